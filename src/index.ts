@@ -1,0 +1,3 @@
+// liveframe's library entry: what app authors and scripts import from "liveframe".
+// Each layer adds its public names here.
+export {};
