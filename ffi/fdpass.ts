@@ -76,7 +76,7 @@ export interface Received {
 }
 
 export interface RecvOptions {
-  /** The most fds this message may carry; a larger message is an error (MSG_CTRUNC). */
+  /** Room for at least this many fds (default 253); a message with more is an error (MSG_CTRUNC). */
   maxFds?: number;
   /** Payload buffer size; a longer datagram is an error (MSG_TRUNC). */
   maxBytes?: number;
