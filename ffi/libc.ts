@@ -41,6 +41,8 @@ function openLibc() {
     syscall: { args: [i64, ptr, i32, i32, ptr, ptr, i32], returns: i64 },
     // prctl(2): PR_SET_PDEATHSIG
     prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+    // clock_gettime(2): CLOCK_MONOTONIC for sd_notify's MONOTONIC_USEC
+    clock_gettime: { args: [i32, ptr], returns: i32 },
     getuid: { args: [], returns: u32 },
     getpid: { args: [], returns: i32 },
     getppid: { args: [], returns: i32 },

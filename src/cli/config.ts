@@ -1,0 +1,166 @@
+// liveframe.config.ts|js|mjs|json: the same options as the flags of `start` and `dev`,
+// validated by the same zod schema. Flags override the file; relative paths in the file are
+// relative to the file, relative paths on the command line to the working directory.
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, isAbsolute, resolve } from "node:path";
+import type { z } from "zod";
+import { UsageError } from "./exit-codes.ts";
+import { cliOptionsSchema, type CliOptionsInput, OPTION_DEFAULTS } from "./options.ts";
+import { keyToFlag } from "./args.ts";
+import { closest } from "./suggest.ts";
+
+/** Looked up in the working directory, in this order; the first that exists is used. */
+export const CONFIG_FILES = [
+  "liveframe.config.ts",
+  "liveframe.config.js",
+  "liveframe.config.mjs",
+  "liveframe.config.json",
+] as const;
+
+/** What a config file may contain: every option is optional. */
+export type LiveframeConfig = Partial<CliOptionsInput>;
+
+export interface LoadedConfig {
+  readonly path: string;
+  readonly values: LiveframeConfig;
+}
+
+/** Where a set of options came from, for error messages. */
+export type OptionSource = { kind: "flags" } | { kind: "config"; path: string };
+
+const partialSchema = cliOptionsSchema.partial().strict();
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v = input;
+  for (const k of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return "missing";
+  if (typeof value === "string") return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** One line per problem, naming the key (or flag), the value given and what is expected. */
+export function describeIssues(error: z.ZodError, input: unknown, source: OptionSource): string {
+  const known = Object.keys(cliOptionsSchema.shape);
+  const lines: string[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        const guess = closest(key, known);
+        const hint = guess ? `did you mean "${guess}"?` : `known keys: ${known.join(", ")}`;
+        lines.push(
+          source.kind === "config"
+            ? `${basename(source.path)}: unknown key "${key}": ${hint}`
+            : `unknown option --${keyToFlag(key)}: ${hint}`,
+        );
+      }
+      continue;
+    }
+    const key = issue.path.map(String).join(".");
+    const value = show(valueAt(input, issue.path));
+    lines.push(
+      source.kind === "config"
+        ? `${basename(source.path)}: "${key}" is ${value}: ${issue.message}`
+        : `--${keyToFlag(key)} ${value}: ${issue.message}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Validates options from one source; throws a UsageError that names every bad key. */
+export function validateOptions(input: unknown, source: OptionSource): LiveframeConfig {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    const where = source.kind === "config" ? basename(source.path) : "options";
+    throw new UsageError(`${where}: expected an object of options (e.g. { "port": 3000 }), got ${show(input)}`);
+  }
+  const result = partialSchema.safeParse(input);
+  if (!result.success) throw new UsageError(describeIssues(result.error, input, source));
+  return result.data;
+}
+
+/** Finds and loads the config file: `explicit` if given (must exist), else the first of CONFIG_FILES in `cwd`. */
+export async function loadConfig(cwd: string, explicit?: string): Promise<LoadedConfig | undefined> {
+  let path: string | undefined;
+  if (explicit !== undefined) {
+    path = resolve(cwd, explicit);
+    if (!existsSync(path)) {
+      throw new UsageError(`config file ${explicit} not found (looked at ${path}): check the path given to --config`);
+    }
+  } else {
+    path = CONFIG_FILES.map((f) => resolve(cwd, f)).find((p) => existsSync(p));
+    if (path === undefined) return undefined;
+  }
+  let raw: unknown;
+  if (path.endsWith(".json")) {
+    try {
+      raw = JSON.parse(readFileSync(path, "utf8"));
+    } catch (e) {
+      throw new UsageError(`${basename(path)}: not valid JSON: ${(e as Error).message}`);
+    }
+  } else {
+    try {
+      const mod = (await import(path)) as { default?: unknown };
+      raw = mod.default;
+    } catch (e) {
+      throw new UsageError(`${basename(path)}: failed to load: ${(e as Error).message}`);
+    }
+    if (raw === undefined) {
+      throw new UsageError(`${basename(path)}: no default export: write \`export default { port: 3000 }\``);
+    }
+  }
+  return { path, values: validateOptions(raw, { kind: "config", path }) };
+}
+
+export interface ResolvedOptions {
+  /** Absolute path of the app module, when one was named (flag, config). */
+  readonly entry?: string;
+  readonly port: number;
+  readonly host: string;
+  readonly backlog: number;
+  /** Absolute. */
+  readonly runtimeDir: string;
+  readonly drainTimeoutMs: number;
+  readonly readyTimeoutMs: number;
+  readonly health: boolean;
+  /** Where each value came from is forgotten here; the config file used, if any: */
+  readonly configPath?: string;
+}
+
+/** Defaults < config file < flags. Paths made absolute against their own source. */
+export function resolveOptions(flags: LiveframeConfig, config: LoadedConfig | undefined, cwd: string): ResolvedOptions {
+  const fromConfig = config?.values ?? {};
+  const configDir = config ? dirname(config.path) : cwd;
+  const pick = <K extends keyof LiveframeConfig>(key: K) =>
+    flags[key] !== undefined
+      ? { value: flags[key], base: cwd }
+      : fromConfig[key] !== undefined
+        ? { value: fromConfig[key], base: configDir }
+        : undefined;
+  const path = (p: { value: unknown; base: string } | undefined, fallback?: string): string | undefined => {
+    const v = (p?.value as string | undefined) ?? fallback;
+    if (v === undefined) return undefined;
+    return isAbsolute(v) ? v : resolve(p?.base ?? cwd, v);
+  };
+  const merged = { ...OPTION_DEFAULTS, ...fromConfig, ...flags };
+  return {
+    entry: path(pick("entry")),
+    port: merged.port,
+    host: merged.host,
+    backlog: merged.backlog,
+    runtimeDir: path(pick("runtimeDir"), OPTION_DEFAULTS.runtimeDir)!,
+    drainTimeoutMs: Math.round(merged.drainTimeout * 1000),
+    readyTimeoutMs: Math.round(merged.timeout * 1000),
+    health: merged.health,
+    configPath: config?.path,
+  };
+}

@@ -1,0 +1,44 @@
+// What reload/status/stop share: finding the running server's runtime dir (flag, else the
+// config file, else ./.liveframe) and turning "nobody there" into exit code 3.
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { ParsedArgs } from "./args.ts";
+import type { CliContext } from "./command.ts";
+import { loadConfig, resolveOptions } from "./config.ts";
+import { CliError, ExitCode } from "./exit-codes.ts";
+import { sendControl } from "./supervisor-link.ts";
+
+export async function runtimeDirFor(args: ParsedArgs, ctx: CliContext): Promise<string> {
+  const flag = args.flags.get("runtime-dir");
+  if (typeof flag === "string") return resolve(ctx.cwd, flag);
+  const config = await loadConfig(ctx.cwd);
+  return resolveOptions({}, config, ctx.cwd).runtimeDir;
+}
+
+const NOT_RUNNING = /ENOENT|ECONNREFUSED|no such file|connection refused/i;
+
+/** Sends one control request; maps a missing or dead server to exit code 3. */
+export async function control(
+  runtimeDir: string,
+  req: Parameters<typeof sendControl>[1],
+): Promise<unknown> {
+  const socket = join(runtimeDir, "control.sock");
+  if (!existsSync(socket)) throw notRunning(runtimeDir, `no control socket at ${socket}`);
+  try {
+    return await sendControl(runtimeDir, req);
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    if (NOT_RUNNING.test(message) || NOT_RUNNING.test(String((e as { code?: unknown }).code ?? ""))) {
+      throw notRunning(runtimeDir, message);
+    }
+    if (/timed? ?out|ETIMEDOUT/i.test(message)) throw new CliError(message, ExitCode.timeout);
+    throw new CliError(message, ExitCode.failed);
+  }
+}
+
+function notRunning(runtimeDir: string, why: string): CliError {
+  return new CliError(
+    `no liveframe server is running on ${runtimeDir} (${why}): start one with liveframe start, or pass the --runtime-dir it was started with`,
+    ExitCode.notRunning,
+  );
+}

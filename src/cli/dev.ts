@@ -1,0 +1,138 @@
+// `liveframe dev [entry]`: the supervisor in the foreground plus a watcher: every save starts a
+// new generation that takes over the browser's live connection and the app's shared state.
+import { dirname, relative, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { type Command, CONFIG_FLAG, HELP_FLAG, RUNTIME_DIR_FLAG } from "./command.ts";
+import { describeReload, ms } from "./events.ts";
+import { SERVER_FLAGS } from "./options.ts";
+import { planServe, runSupervisor } from "./serve.ts";
+import type { ReloadOutcome, Supervisor } from "./supervisor-link.ts";
+import { checkSyntax, formatSyntaxProblem } from "./syntax.ts";
+import { describeChange, watchTree } from "./watch.ts";
+import type { CliContext } from "./command.ts";
+
+/**
+ * One reload at a time; saves during a reload are batched into exactly one more, so the last
+ * save is always the one that ends up serving.
+ */
+export class DevReloader {
+  #busy = false;
+  #pending: string[] | undefined;
+  readonly #supervisor: Supervisor;
+  readonly #ctx: CliContext;
+  readonly #root: string;
+  readonly #timeoutMs: number;
+  /** Set while this reloader's own reload runs, so the event log does not repeat it. */
+  reloading = false;
+
+  constructor(supervisor: Supervisor, ctx: CliContext, root: string, timeoutMs: number) {
+    this.#supervisor = supervisor;
+    this.#ctx = ctx;
+    this.#root = root;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** `files` are relative to the watched root; empty for a manual reload. */
+  request(files: string[]): void {
+    if (this.#busy) {
+      this.#pending = [...(this.#pending ?? []), ...files];
+      return;
+    }
+    void this.#run(files);
+  }
+
+  async #run(files: string[]): Promise<void> {
+    this.#busy = true;
+    const c = this.#ctx.color;
+    const what = files.length ? `${describeChange([...new Set(files)])} changed` : "manual reload";
+    try {
+      // A syntax error is found without touching the serving generation.
+      for (const f of new Set(files)) {
+        const problem = checkSyntax(resolve(this.#root, f));
+        if (problem) {
+          const status = this.#supervisor.status();
+          this.#ctx.err(c.red(`✗ ${f}: syntax error, still serving generation ${status.generation}`));
+          this.#ctx.err(formatSyntaxProblem(problem, relative(this.#ctx.cwd, problem.file) || problem.file));
+          return;
+        }
+      }
+      this.reloading = true;
+      let outcome: ReloadOutcome;
+      try {
+        outcome = await this.#supervisor.reload({ timeoutMs: this.#timeoutMs, reason: what });
+      } finally {
+        this.reloading = false;
+      }
+      if (outcome.ok) {
+        this.#ctx.out(
+          `${c.green("↻")} generation ${outcome.to ?? "?"} ${c.dim(`(${what})`)} serving in ${ms(outcome.totalMs)}` +
+            c.dim(`, ${outcome.connectionsMoved} connection${outcome.connectionsMoved === 1 ? "" : "s"} carried over`),
+        );
+      } else {
+        this.#ctx.err(c.red(`✗ ${what}: reload failed, still serving generation ${outcome.from}`));
+        this.#ctx.err(outcome.error ?? describeReload(outcome));
+      }
+    } catch (e) {
+      this.#ctx.err(c.red(`✗ ${what}: ${(e as Error).message}`));
+    } finally {
+      this.#busy = false;
+      const next = this.#pending;
+      this.#pending = undefined;
+      if (next) this.request(next);
+    }
+  }
+}
+
+export const devCommand: Command = {
+  spec: {
+    name: "dev",
+    summary: "serve the app and start a new generation on every save (no entry: a demo app)",
+    positionals: [{ name: "entry", help: "module that default-exports the Hono app (default: app.ts, src/app.ts, server.ts, src/server.ts, else the demo)" }],
+    flags: [...SERVER_FLAGS, RUNTIME_DIR_FLAG, CONFIG_FLAG, HELP_FLAG],
+    description:
+      "Watches the entry's directory tree (without node_modules and the runtime dir). A save starts a new\n" +
+      "generation that takes over the live connections and the shared state; a syntax error or a throwing\n" +
+      "import prints the error with file and line and keeps the last good generation serving.\n" +
+      "On a terminal: r + Enter reloads, q + Enter quits. `liveframe reload` works too.",
+    examples: ["liveframe dev", "liveframe dev src/app.ts --port 8080"],
+  },
+  async run(args, ctx) {
+    const plan = await planServe(args, ctx, "dev");
+    const root = dirname(plan.entry);
+    let reloader: DevReloader | undefined;
+    const running = await runSupervisor(plan, ctx, {
+      logs: (e) => !(reloader?.reloading && (e.type === "reloading" || e.type === "reloaded" || e.type === "reload-failed")),
+    });
+    const c = ctx.color;
+    reloader = new DevReloader(running.supervisor, ctx, root, plan.options.readyTimeoutMs);
+    const r = reloader;
+    const watcher = watchTree({
+      root,
+      ignore: [plan.options.runtimeDir],
+      onChange: (files) => r.request(files),
+      onError: (e) => ctx.err(c.yellow(`liveframe: watching ${root} failed: ${e.message}; r + Enter still reloads`)),
+    });
+    ctx.out(
+      c.dim(
+        `${plan.demo ? "serving the demo app (no app in this directory; try liveframe init). " : ""}` +
+          `watching ${relative(ctx.cwd, root) || "."}${ctx.stdinIsTTY ? ": r + Enter reloads, q + Enter quits" : ""}`,
+      ),
+    );
+    let keys: ReturnType<typeof createInterface> | undefined;
+    if (ctx.stdinIsTTY) {
+      keys = createInterface({ input: process.stdin });
+      keys.on("line", (line) => {
+        const key = line.trim().toLowerCase();
+        if (key === "r") r.request([]);
+        else if (key === "q") void running.supervisor.stop();
+        else if (key) ctx.out(c.dim("r + Enter reloads, q + Enter quits"));
+      });
+    }
+    try {
+      return await running.exited;
+    } finally {
+      watcher.close();
+      keys?.close();
+    }
+  },
+};

@@ -1,0 +1,91 @@
+// The one schema of server options, shared by the flags of `start`/`dev` and by
+// liveframe.config.ts|json. Keys are camelCase; each flag is the kebab-case of its key
+// (`drainTimeout` ↔ `--drain-timeout`). Durations are in seconds, as operators type them.
+import { z } from "zod";
+import type { FlagSpec } from "./args.ts";
+
+/** Where Hono and Bun examples serve; `npm run dev` in this repo serves http://localhost:3000. */
+export const DEFAULT_PORT = 3000;
+/** Every IPv4 interface: what a container or a VM behind a proxy needs. */
+export const DEFAULT_HOST = "0.0.0.0";
+/** nginx's and Node's default accept backlog; the kernel caps it at net.core.somaxconn. */
+export const DEFAULT_BACKLOG = 511;
+/** Beside the app, ignored by git (.gitignore of every template): control socket and state. */
+export const DEFAULT_RUNTIME_DIR = "./.liveframe";
+/** Long enough for slow uploads and downloads to finish, short enough that a deploy never hangs. */
+export const DEFAULT_DRAIN_TIMEOUT_S = 30;
+/** An app's start hook may warm caches or open pools; matches `reload --timeout`'s default. */
+export const DEFAULT_READY_TIMEOUT_S = 60;
+
+const seconds = (what: string) =>
+  z
+    .number({ error: `expected a number of seconds for ${what}` })
+    .positive({ error: "expected a number of seconds greater than 0" })
+    .max(86_400, { error: "expected at most 86400 seconds (one day)" });
+
+export const cliOptionsSchema = z
+  .object({
+    entry: z
+      .string({ error: "expected the path of the app module, e.g. \"src/app.ts\"" })
+      .min(1, { error: "expected a non-empty path" })
+      .describe("the module that default-exports the app (anything with fetch)"),
+    port: z
+      .number({ error: "expected a port number from 0 to 65535" })
+      .int({ error: "expected a whole port number from 0 to 65535" })
+      .min(0, { error: "expected a port number from 0 to 65535" })
+      .max(65535, { error: "expected a port number from 0 to 65535" })
+      .describe(`TCP port to listen on; 0 picks a free one (default ${DEFAULT_PORT})`),
+    host: z
+      .string({ error: "expected a numeric address such as 0.0.0.0, 127.0.0.1, :: or ::1" })
+      .min(1, { error: "expected a numeric address such as 0.0.0.0, 127.0.0.1, :: or ::1" })
+      .describe(`address to listen on; "::" is IPv4 + IPv6 (default ${DEFAULT_HOST})`),
+    backlog: z
+      .number({ error: "expected a whole number from 1 to 65535" })
+      .int({ error: "expected a whole number from 1 to 65535" })
+      .min(1, { error: "expected a whole number from 1 to 65535" })
+      .max(65535, { error: "expected a whole number from 1 to 65535" })
+      .describe(`accept queue length (default ${DEFAULT_BACKLOG})`),
+    runtimeDir: z
+      .string({ error: "expected a directory path" })
+      .min(1, { error: "expected a non-empty directory path" })
+      .describe(`control socket and state files (default ${DEFAULT_RUNTIME_DIR})`),
+    drainTimeout: seconds("drainTimeout").describe(
+      `seconds an old generation may finish in-flight requests before they are cut (default ${DEFAULT_DRAIN_TIMEOUT_S})`,
+    ),
+    timeout: seconds("timeout").describe(
+      `seconds a new generation may take to become ready (default ${DEFAULT_READY_TIMEOUT_S})`,
+    ),
+    health: z
+      .boolean({ error: "expected true or false" })
+      .describe("answer GET /__liveframe/health (200 when the generation is ready)"),
+  })
+  .strict();
+
+export type CliOptionsInput = z.input<typeof cliOptionsSchema>;
+export type CliOptionKey = keyof typeof cliOptionsSchema.shape;
+
+/** Defaults applied after config and flags: named constants above, so help can show them. */
+export const OPTION_DEFAULTS = {
+  port: DEFAULT_PORT,
+  host: DEFAULT_HOST,
+  backlog: DEFAULT_BACKLOG,
+  runtimeDir: DEFAULT_RUNTIME_DIR,
+  drainTimeout: DEFAULT_DRAIN_TIMEOUT_S,
+  timeout: DEFAULT_READY_TIMEOUT_S,
+  health: false,
+} as const;
+
+/** The flags of `start` and `dev` that set options (entry is the positional argument). */
+export const SERVER_FLAGS: readonly FlagSpec[] = [
+  { name: "port", short: "p", type: "number", value: "N", help: cliOptionsSchema.shape.port.description! },
+  { name: "host", short: "H", type: "string", value: "ADDR", help: cliOptionsSchema.shape.host.description! },
+  { name: "backlog", type: "number", value: "N", help: cliOptionsSchema.shape.backlog.description! },
+  {
+    name: "drain-timeout",
+    type: "number",
+    value: "S",
+    help: cliOptionsSchema.shape.drainTimeout.description!,
+  },
+  { name: "timeout", type: "number", value: "S", help: cliOptionsSchema.shape.timeout.description! },
+  { name: "health", type: "boolean", help: cliOptionsSchema.shape.health.description! },
+];

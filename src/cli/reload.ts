@@ -1,0 +1,39 @@
+// `liveframe reload`: ask the running supervisor for a new generation and wait for the outcome.
+import { type Command, HELP_FLAG, RUNTIME_DIR_FLAG } from "./command.ts";
+import { control, runtimeDirFor } from "./control.ts";
+import { describeReload } from "./events.ts";
+import { ExitCode, UsageError } from "./exit-codes.ts";
+import type { ReloadOutcome } from "./supervisor-link.ts";
+
+/** The outcome is worth waiting for: an app's start hook may warm caches for a while. */
+export const DEFAULT_RELOAD_TIMEOUT_S = 60;
+
+export const reloadCommand: Command = {
+  spec: {
+    name: "reload",
+    summary: "start a new generation; it takes over the socket and every live connection",
+    positionals: [],
+    flags: [
+      { name: "timeout", short: "t", type: "number", value: "S", help: `seconds the new generation may take to become ready (default ${DEFAULT_RELOAD_TIMEOUT_S})` },
+      { name: "json", type: "boolean", help: "print the outcome as JSON" },
+      RUNTIME_DIR_FLAG,
+      HELP_FLAG,
+    ],
+    description:
+      "Exits 0 only when the new generation took over. Otherwise exits 1 with the cause (the new generation's\n" +
+      "error with file and line, its exit code, or 'not ready within S s'); the old generation kept serving.",
+    examples: ["liveframe reload", "liveframe reload --timeout 10 --runtime-dir /run/myapp"],
+  },
+  async run(args, ctx) {
+    const t = args.flags.get("timeout") ?? DEFAULT_RELOAD_TIMEOUT_S;
+    if (typeof t !== "number" || !Number.isFinite(t) || t <= 0) {
+      throw new UsageError(`--timeout ${JSON.stringify(t)}: expected a number of seconds greater than 0`);
+    }
+    const dir = await runtimeDirFor(args, ctx);
+    const outcome = (await control(dir, { cmd: "reload", timeoutMs: Math.round(t * 1000) })) as ReloadOutcome;
+    if (args.flags.get("json") === true) ctx.out(JSON.stringify(outcome, null, 2));
+    else if (outcome.ok) ctx.out(ctx.color.green(describeReload(outcome)));
+    else ctx.err(ctx.errColor.red(describeReload(outcome)));
+    return outcome.ok ? ExitCode.ok : ExitCode.failed;
+  },
+};

@@ -1,0 +1,41 @@
+// `liveframe status`: what the running supervisor reports about itself.
+import { type Command, HELP_FLAG, RUNTIME_DIR_FLAG } from "./command.ts";
+import { control, runtimeDirFor } from "./control.ts";
+import { describeReload } from "./events.ts";
+import { ExitCode } from "./exit-codes.ts";
+import type { StatusReport } from "./supervisor-link.ts";
+
+function duration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+export const statusCommand: Command = {
+  spec: {
+    name: "status",
+    summary: "show the supervisor, the serving generation, listeners, connections and recent reloads",
+    positionals: [],
+    flags: [{ name: "json", type: "boolean", help: "print JSON (supervisorPid, generation, generationPid, …)" }, RUNTIME_DIR_FLAG, HELP_FLAG],
+    examples: ["liveframe status", "liveframe status --json | jq .generation"],
+  },
+  async run(args, ctx) {
+    const dir = await runtimeDirFor(args, ctx);
+    const s = (await control(dir, { cmd: "status" })) as StatusReport;
+    if (args.flags.get("json") === true) {
+      ctx.out(JSON.stringify(s, null, 2));
+      return ExitCode.ok;
+    }
+    const c = ctx.color;
+    ctx.out(`${c.bold("supervisor")}   pid ${s.supervisorPid}, up ${duration(s.uptimeMs)}, runtime dir ${dir}`);
+    ctx.out(`${c.bold("generation")}   ${s.generation} (pid ${s.generationPid})`);
+    for (const l of s.listeners) ctx.out(`${c.bold("listening")}    ${l.family} ${l.address}:${l.port}`);
+    ctx.out(`${c.bold("connections")}  ${s.connections}`);
+    if (s.reloads.length) {
+      ctx.out(c.bold("recent reloads"));
+      for (const r of s.reloads) ctx.out(`  ${r.ok ? c.green("ok  ") : c.red("fail")} ${describeReload(r)}`);
+    }
+    return ExitCode.ok;
+  },
+};
