@@ -69,7 +69,13 @@ export interface RunHooks {
 export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: RunHooks = {}): Promise<Running> {
   const { options } = plan;
   const env = ctx.env as Record<string, string | undefined>;
-  const notifier = SystemdNotifier.fromEnv(env, ctx.err);
+  let notifier: SystemdNotifier | undefined;
+  try {
+    notifier = SystemdNotifier.fromEnv(env, ctx.err);
+  } catch (e) {
+    // Serving matters more than telling systemd about it; say why it will not hear from us.
+    ctx.err(ctx.errColor.yellow(`liveframe: warning: cannot reach systemd (${(e as Error).message}); serving without sd_notify`));
+  }
   const listenFds = listenFdsFromEnv(env);
   const notify = notifier ? notifyOnEvent(notifier) : undefined;
   let supervisor: Supervisor;

@@ -140,7 +140,9 @@ export function listenFdsFromEnv(
   delete env.LISTEN_PID;
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;
-  if (rawPid !== undefined && rawPid !== "" && rawPid !== String(pid)) return undefined; // meant for another process
+  // Like sd_listen_fds(3): without LISTEN_PID naming this very process, the fds are not ours
+  // (an inherited environment from a parent that was socket-activated).
+  if (rawPid === undefined || rawPid !== String(pid)) return undefined;
   if (!/^\d+$/.test(rawCount)) {
     throw new Error(`LISTEN_FDS=${JSON.stringify(rawCount)}: expected a whole number of sockets passed by systemd`);
   }
