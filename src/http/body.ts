@@ -1,0 +1,209 @@
+// Request body decoders (RFC 9112 §6.3, §7.1): a fixed Content-Length, or the chunked coding with
+// extensions and trailers. Both are incremental: feed them whatever arrived, they say how much of
+// it belonged to the body and whether the body is complete. Bytes after the body stay unconsumed
+// (the next pipelined request).
+import { HttpError } from "./errors.ts";
+import { TCHAR } from "./head.ts";
+
+export interface BodyDecoder {
+  /** Consumes from buf[start, end); returns the index of the first byte not consumed. */
+  feed(buf: Uint8Array, start: number, end: number): number;
+  readonly done: boolean;
+  /** Decoded body bytes (valid once done). */
+  body(): Uint8Array;
+  readonly received: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function join(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  if (parts.length === 0) return EMPTY;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+export class FixedLengthBody implements BodyDecoder {
+  private parts: Uint8Array[] = [];
+  received = 0;
+  constructor(private readonly length: number) {}
+  get done(): boolean {
+    return this.received === this.length;
+  }
+  feed(buf: Uint8Array, start: number, end: number): number {
+    const take = Math.min(end - start, this.length - this.received);
+    if (take > 0) {
+      this.parts.push(buf.subarray(start, start + take));
+      this.received += take;
+    }
+    return start + take;
+  }
+  body(): Uint8Array {
+    return join(this.parts, this.received);
+  }
+}
+
+const enum S {
+  Size,
+  SizeWs,
+  Ext,
+  SizeLf,
+  Data,
+  DataCr,
+  DataLf,
+  TrailerStart,
+  TrailerName,
+  TrailerLine,
+  TrailerLf,
+  FinalLf,
+  Done,
+}
+
+/** Bytes a chunk-size line may spend on extensions before it is refused (they carry nothing we use). */
+const MAX_CHUNK_EXTENSION_BYTES = 4096;
+/** Hex digits of a chunk size: 12 is 2^48 bytes, far beyond any body limit, far below 2^53. */
+const MAX_CHUNK_SIZE_DIGITS = 12;
+
+export class ChunkedBody implements BodyDecoder {
+  private parts: Uint8Array[] = [];
+  private state = S.Size;
+  private size = 0;
+  private digits = 0;
+  private remaining = 0;
+  private extBytes = 0;
+  private trailerBytes = 0;
+  received = 0;
+  constructor(
+    private readonly maxBodyBytes: number,
+    private readonly maxTrailerBytes: number,
+  ) {}
+  get done(): boolean {
+    return this.state === S.Done;
+  }
+  body(): Uint8Array {
+    return join(this.parts, this.received);
+  }
+
+  feed(buf: Uint8Array, start: number, end: number): number {
+    let i = start;
+    while (i < end) {
+      const c = buf[i]!;
+      switch (this.state) {
+        case S.Size: {
+          const d = hexValue(c);
+          if (d >= 0) {
+            if (++this.digits > MAX_CHUNK_SIZE_DIGITS) throw new HttpError(400, "chunk size overflows");
+            this.size = this.size * 16 + d;
+            i++;
+            break;
+          }
+          if (this.digits === 0) throw new HttpError(400, "invalid chunk size");
+          this.state = S.SizeWs;
+          break;
+        }
+        case S.SizeWs:
+          // BWS before a chunk extension (RFC 9112 §7.1.1), then ";ext" or CRLF.
+          if (c === 32 || c === 9) i++;
+          else if (c === 59 /* ; */) {
+            this.state = S.Ext;
+            this.extBytes = 0;
+            i++;
+          } else if (c === 13) {
+            this.state = S.SizeLf;
+            i++;
+          } else throw new HttpError(400, "invalid chunk size line");
+          break;
+        case S.Ext:
+          if (c === 13) {
+            this.state = S.SizeLf;
+          } else if (c === 9 || (c >= 32 && c !== 127)) {
+            if (++this.extBytes > MAX_CHUNK_EXTENSION_BYTES) throw new HttpError(400, "chunk extension too long");
+          } else throw new HttpError(400, "invalid character in chunk extension");
+          i++;
+          break;
+        case S.SizeLf:
+          if (c !== 10) throw new HttpError(400, "bare CR in chunk size line");
+          i++;
+          if (this.size === 0) {
+            this.state = S.TrailerStart;
+          } else {
+            if (this.received + this.size > this.maxBodyBytes) {
+              throw new HttpError(413, `request body exceeds the limit of ${this.maxBodyBytes} bytes`);
+            }
+            this.remaining = this.size;
+            this.state = S.Data;
+          }
+          break;
+        case S.Data: {
+          const take = Math.min(end - i, this.remaining);
+          this.parts.push(buf.subarray(i, i + take));
+          this.received += take;
+          this.remaining -= take;
+          i += take;
+          if (this.remaining === 0) this.state = S.DataCr;
+          break;
+        }
+        case S.DataCr:
+          if (c !== 13) throw new HttpError(400, "chunk data longer than its size");
+          this.state = S.DataLf;
+          i++;
+          break;
+        case S.DataLf:
+          if (c !== 10) throw new HttpError(400, "bare CR after chunk data");
+          this.state = S.Size;
+          this.size = 0;
+          this.digits = 0;
+          i++;
+          break;
+        case S.TrailerStart:
+          // Trailer fields are validated like header fields and then dropped: nothing downstream
+          // may rely on them (RFC 9110 §6.5.1 lets a recipient discard them).
+          if (c === 13) {
+            this.state = S.FinalLf;
+            i++;
+            break;
+          }
+          if (!TCHAR[c]) throw new HttpError(400, c === 32 || c === 9 ? "obsolete line folding in trailer" : "malformed trailer field");
+          this.state = S.TrailerName;
+          break;
+        case S.TrailerName:
+          if (c === 58 /* : */) this.state = S.TrailerLine;
+          else if (!TCHAR[c]) throw new HttpError(400, "malformed trailer field name");
+          i++;
+          break;
+        case S.TrailerLine:
+          if (c === 13) this.state = S.TrailerLf;
+          else if (c === 10 || c === 0 || (c < 32 && c !== 9) || c === 127) throw new HttpError(400, "invalid character in trailer field");
+          i++;
+          break;
+        case S.TrailerLf:
+          if (c !== 10) throw new HttpError(400, "bare CR in trailer field");
+          this.state = S.TrailerStart;
+          i++;
+          break;
+        case S.FinalLf:
+          if (c !== 10) throw new HttpError(400, "bare CR at end of chunked body");
+          this.state = S.Done;
+          return i + 1;
+        case S.Done:
+          return i;
+      }
+      if (this.state >= S.TrailerStart && ++this.trailerBytes > this.maxTrailerBytes) {
+        throw new HttpError(431, "trailer section too large");
+      }
+    }
+    return i;
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  if (l >= 97 && l <= 102) return l - 87;
+  return -1;
+}

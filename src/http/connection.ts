@@ -1,0 +1,564 @@
+// One HTTP/1.1 connection as a small state machine:
+//
+//   Head ──head parsed──▶ Body ──body complete──▶ Handling ──Response──▶ Writing
+//    ▲                                                                        │
+//    └──────────── response flushed to the kernel (keep-alive) ◀── Flushing ◀─┘
+//
+// `Head` with every response byte flushed is "idle at a request boundary": the only state in
+// which a connection may be released to another owner (with the bytes it has read but not yet
+// parsed). Any protocol error answers with its status and closes: we never guess where the next
+// request starts.
+import type { Socket } from "bun";
+import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
+import { HttpError } from "./errors.ts";
+import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
+import { isLight, LightResponse, NativeResponse } from "./light-response.ts";
+import { LiveRequest } from "./request.ts";
+import { dateLine, linesFromHeaders, linesFromInit, newFieldFacts } from "./response-head.ts";
+import { statusLine } from "./status.ts";
+import type { ServerCore } from "./server-core.ts";
+
+export const enum State {
+  Head,
+  Body,
+  Handling,
+  Writing,
+  Flushing,
+  Released,
+  Closing,
+  Closed,
+}
+
+const enum Deadline {
+  None,
+  Idle,
+  Head,
+  Request,
+}
+
+/** Bodies up to this size are copied behind the head so the response leaves in one write. */
+const COALESCE_BODY_BYTES = 16 * 1024;
+const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
+const facts = newFieldFacts();
+const g = globalThis as { Response: unknown };
+
+export class Connection {
+  state = State.Head;
+  /** Unconsumed input is buf[bufStart, buf.length). */
+  buf: Buffer | null = null;
+  bufStart = 0;
+  private scanFrom = 0;
+  private head: RequestHead | null = null;
+  private decoder: BodyDecoder | null = null;
+  private keepAlive = true;
+  /** Response bytes the kernel has not accepted yet, oldest first. */
+  private out: Uint8Array[] = [];
+  private drainWaiter: (() => void) | null = null;
+  private reader: ReadableStreamDefaultReader<unknown> | null = null;
+  private readPaused = false;
+  private peerEnded = false;
+  /** True while process() is on the stack: a synchronous response lets its loop continue. */
+  private processing = false;
+  deadline = 0;
+  private deadlineKind = Deadline.None;
+  private requestDeadline = 0;
+
+  constructor(
+    readonly server: ServerCore,
+    readonly socket: Socket<any>,
+  ) {}
+
+  // ---- input ------------------------------------------------------------------------------
+
+  onData(data: Buffer): void {
+    const st = this.state;
+    if (st >= State.Closing) return;
+    this.append(data);
+    if (st === State.Head || st === State.Body) {
+      this.process();
+      return;
+    }
+    // Busy or released: keep the bytes (pipelined requests), but bound how much we read ahead.
+    if (st !== State.Released && this.buffered() > this.server.limits.maxPipelineBytes && !this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The peer half-closed: finish what is in progress, then close; a partial request can never complete. */
+  onEnd(): void {
+    this.peerEnded = true;
+    if (this.state === State.Head || this.state === State.Body) this.close();
+  }
+
+  onClose(): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    if (this.reader !== null) {
+      this.reader.cancel().catch(() => {});
+      this.reader = null;
+    }
+    const w = this.drainWaiter;
+    this.drainWaiter = null;
+    if (w) w();
+    this.server.forget(this);
+  }
+
+  buffered(): number {
+    return this.buf === null ? 0 : this.buf.length - this.bufStart;
+  }
+
+  /** Copy of the bytes read but not yet consumed (handed over with the connection). */
+  unconsumed(): Uint8Array {
+    if (this.buf === null || this.bufStart >= this.buf.length) return new Uint8Array(0);
+    return this.buf.slice(this.bufStart);
+  }
+
+  private append(data: Buffer): void {
+    const b = this.buf;
+    if (b === null || this.bufStart >= b.length) {
+      this.buf = data;
+      this.scanFrom = 0;
+      this.bufStart = 0;
+    } else {
+      this.buf = Buffer.concat([b.subarray(this.bufStart), data]);
+      this.scanFrom = Math.max(0, this.scanFrom - this.bufStart);
+      this.bufStart = 0;
+    }
+  }
+
+  /** Parses and dispatches as many requests as the buffer holds, one at a time. */
+  process(): void {
+    this.processing = true;
+    try {
+      for (;;) {
+        if (this.state === State.Head) {
+          if (this.server.releasing !== null && this.out.length === 0) {
+            this.server.releaseIdle(this);
+            return;
+          }
+          const b = this.buf;
+          if (b === null || this.bufStart >= b.length) {
+            this.buf = null;
+            if (this.peerEnded) {
+              this.close();
+              return;
+            }
+            this.setDeadline(Deadline.Idle);
+            return;
+          }
+          this.bufStart = skipLeadingEmptyLines(b, this.bufStart, b.length);
+          if (this.bufStart >= b.length) continue;
+          const end = findHeadEnd(b, this.bufStart, this.scanFrom);
+          const limits = this.server.limits;
+          if (end < 0) {
+            checkIncompleteHead(b, this.bufStart, b.length, limits);
+            this.scanFrom = Math.max(this.bufStart, b.length - 3);
+            if (this.deadlineKind !== Deadline.Head) {
+              this.setDeadline(Deadline.Head);
+              this.requestDeadline = this.server.now + limits.requestTimeoutMs;
+            }
+            return;
+          }
+          const head = parseHead(b, this.bufStart, end, limits);
+          this.bufStart = end;
+          this.scanFrom = end;
+          this.head = head;
+          this.keepAlive = head.keepAlive && !this.server.stopped;
+          if (head.chunked) this.decoder = new ChunkedBody(limits.maxBodyBytes, limits.maxHeaderBytes);
+          else if (head.contentLength > 0) this.decoder = new FixedLengthBody(head.contentLength);
+          else this.decoder = null;
+          if (this.decoder !== null) {
+            if (this.deadlineKind !== Deadline.Head) this.requestDeadline = this.server.now + limits.requestTimeoutMs;
+            // Only ask for the body if it is not already on its way (RFC 9110 §10.1.1).
+            if (head.expectContinue && head.version === 11 && end >= b.length) this.write(CONTINUE, CONTINUE.length);
+          }
+          this.state = State.Body;
+        }
+        if (this.state === State.Body) {
+          const d = this.decoder;
+          if (d !== null) {
+            const b = this.buf;
+            if (b !== null) this.bufStart = d.feed(b, this.bufStart, b.length);
+            if (!d.done) {
+              this.setDeadline(Deadline.Request);
+              return;
+            }
+          }
+          this.deadlineKind = Deadline.None;
+          this.deadline = 0;
+          this.state = State.Handling;
+          this.dispatch(d === null ? null : d.body());
+          if (this.state !== State.Head) return;
+          continue;
+        }
+        return;
+      }
+    } catch (err) {
+      if (err instanceof HttpError) this.reject(err.status, err.message);
+      else {
+        console.error("liveframe: internal error while parsing a request:", err);
+        this.reject(500, "internal error");
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private setDeadline(kind: Deadline): void {
+    const now = this.server.now;
+    const l = this.server.limits;
+    this.deadlineKind = kind;
+    this.deadline =
+      kind === Deadline.Idle ? now + l.keepAliveTimeoutMs
+      : kind === Deadline.Head ? Math.min(now + l.headersTimeoutMs, this.requestDeadline || Infinity)
+      : this.requestDeadline;
+  }
+
+  /** Called by the server's clock when `deadline` has passed. */
+  expire(): void {
+    if (this.state === State.Head && this.buffered() === 0 && this.deadlineKind === Deadline.Idle) {
+      this.close(); // idle keep-alive timeout: nothing to answer
+    } else if (this.state === State.Head || this.state === State.Body) {
+      this.reject(408, this.deadlineKind === Deadline.Head ? "header section not received in time" : "request not received in time");
+    }
+  }
+
+  // ---- handling -----------------------------------------------------------------------------
+
+  private dispatch(body: Uint8Array | null): void {
+    const head = this.head!;
+    const req = new LiveRequest(head.method, `http://${head.host}${head.path}`, head.fields, body);
+    let res: unknown;
+    g.Response = LightResponse;
+    try {
+      res = this.server.app.fetch(req as unknown as Request);
+    } catch (err) {
+      g.Response = NativeResponse;
+      this.handlerFailed(err);
+      return;
+    }
+    g.Response = NativeResponse;
+    if (res instanceof Promise) {
+      res.then(
+        (r) => this.respond(r),
+        (err) => this.handlerFailed(err),
+      );
+      return;
+    }
+    this.respond(res);
+  }
+
+  private handlerFailed(err: unknown): void {
+    if (this.state === State.Writing) {
+      console.error("liveframe: writing the response failed:", err);
+      this.close();
+      return;
+    }
+    if (this.state !== State.Handling) return;
+    console.error("liveframe: the app's fetch handler threw:", err);
+    this.sendSimple(500, "Internal Server Error", this.keepAlive);
+  }
+
+  respond(res: unknown): void {
+    if (this.state !== State.Handling) return;
+    try {
+      if (isLight(res) && res._native === undefined) {
+        if (this.writeLight(res)) return;
+        res = res._materialize();
+      }
+      if (!(res instanceof NativeResponse)) {
+        throw new TypeError(`the app's fetch handler returned ${res === null ? "null" : typeof res}, not a Response`);
+      }
+      this.writeNative(res);
+    } catch (err) {
+      this.handlerFailed(err);
+    }
+  }
+
+  /** Fast path: body is a string, bytes or nothing, headers a plain record. False = take the slow path. */
+  private writeLight(res: LightResponse): boolean {
+    const init = res._init;
+    const lines = linesFromInit(init?.headers as Record<string, unknown> | undefined, facts);
+    if (facts.invalid || facts.wide) return false;
+    const status = init?.status ?? 200;
+    let head = statusLine(status, init?.statusText) + lines;
+    if (!facts.hasDate) head += dateLine();
+    const body = res._body;
+    if (typeof body === "string" && !facts.hasContentType) head += "content-type: text/plain;charset=UTF-8\r\n";
+    if (facts.close) this.keepAlive = false;
+    this.state = State.Writing;
+    this.writeWhole(head, body, status, facts.contentLength);
+    this.finish();
+    return true;
+  }
+
+  private writeNative(res: Response): void {
+    const lines = linesFromHeaders(res.headers, facts);
+    const status = res.status;
+    let head = statusLine(status, res.statusText);
+    head += lines;
+    if (!facts.hasDate) head += dateLine();
+    if (facts.close) this.keepAlive = false;
+    const wide = facts.wide;
+    const appLength = facts.contentLength;
+    this.state = State.Writing;
+    const body = res.body;
+    if (body === null || this.head!.method === "HEAD" || status === 204 || status === 304) {
+      if (body !== null) body.cancel().catch(() => {});
+      this.writeWhole(head, null, status, appLength, wide);
+      this.finish();
+      return;
+    }
+    this.stream(head, body, status, wide).catch((err) => {
+      console.error("liveframe: response body stream failed:", err);
+      this.keepAlive = false;
+      this.close();
+    });
+  }
+
+  /** Head and a fully known body, in one write when it is small. */
+  private writeWhole(head: string, body: string | Uint8Array | null, status: number, appLength: string, wide = false): void {
+    const isHead = this.head!.method === "HEAD";
+    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (noBody) {
+      body = null;
+      if (status === 304 && appLength !== "") head += `content-length: ${appLength}\r\n`;
+    } else if (body === null) {
+      head += isHead && appLength !== "" ? `content-length: ${appLength}\r\n` : isHead ? "" : "content-length: 0\r\n";
+    } else {
+      const n = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+      head += `content-length: ${n}\r\n`;
+      if (isHead) body = null;
+    }
+    head += this.keepAlive ? (this.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
+    if (wide) {
+      const h = Buffer.from(head, "latin1");
+      this.write(h, h.byteLength);
+      if (body !== null) {
+        const b = typeof body === "string" ? Buffer.from(body) : body;
+        this.write(b, b.byteLength);
+      }
+      return;
+    }
+    if (body === null) this.write(head, head.length);
+    else if (typeof body === "string") this.write(head + body, head.length + Buffer.byteLength(body));
+    else if (body.byteLength <= COALESCE_BODY_BYTES) {
+      const out = Buffer.allocUnsafe(head.length + body.byteLength);
+      out.latin1Write(head, 0);
+      out.set(body, head.length);
+      this.write(out, out.byteLength);
+    } else {
+      this.write(head, head.length);
+      this.write(body, body.byteLength);
+    }
+  }
+
+  /**
+   * A body of unknown length. Reads the first two chunks: if the stream ends there, the body is
+   * sent with a Content-Length like any other; otherwise chunked (or close-delimited for HTTP/1.0),
+   * waiting for the kernel to take each chunk before reading the next (backpressure).
+   */
+  private async stream(head: string, body: ReadableStream<unknown>, status: number, wide: boolean): Promise<void> {
+    const reader = body.getReader();
+    this.reader = reader;
+    const first = await reader.read();
+    if (this.state !== State.Writing) return;
+    if (first.done) {
+      this.reader = null;
+      this.writeWhole(head, new Uint8Array(0), status, "", wide);
+      this.finish();
+      return;
+    }
+    const firstBytes = toBytes(first.value);
+    const second = await reader.read();
+    if (this.state !== State.Writing) return;
+    if (second.done) {
+      this.reader = null;
+      this.writeWhole(head, firstBytes, status, "", wide);
+      this.finish();
+      return;
+    }
+    const chunked = this.head!.version === 11;
+    if (!chunked) this.keepAlive = false; // HTTP/1.0: the end of the body is the end of the connection
+    head += chunked ? "transfer-encoding: chunked\r\n" : "";
+    head += this.keepAlive ? (this.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
+    const h = Buffer.from(head, "latin1");
+    this.write(h, h.byteLength);
+    let chunk: Uint8Array | null = firstBytes;
+    let next: ReadableStreamReadResult<unknown> = second;
+    for (;;) {
+      if (chunk !== null && chunk.byteLength > 0) {
+        if (chunked) {
+          const size = `${chunk.byteLength.toString(16)}\r\n`;
+          this.write(size, size.length);
+        }
+        this.write(chunk, chunk.byteLength);
+        if (chunked) this.write("\r\n", 2);
+        if (this.out.length > 0) {
+          await new Promise<void>((resolve) => (this.drainWaiter = resolve));
+          if (this.state !== State.Writing) return;
+        }
+      }
+      if (next.done) break;
+      chunk = toBytes(next.value);
+      next = await reader.read();
+      if (this.state !== State.Writing) return;
+    }
+    this.reader = null;
+    if (chunked) this.write("0\r\n\r\n", 5);
+    this.finish();
+  }
+
+  /** A short response the engine writes itself (errors). */
+  private sendSimple(status: number, text: string, keepAlive: boolean): void {
+    this.keepAlive = keepAlive;
+    this.state = State.Writing;
+    const head = statusLine(status) + dateLine() + "content-type: text/plain;charset=UTF-8\r\n";
+    this.writeWhole(head, text, status, "");
+    this.finish();
+  }
+
+  /** Refuses the request in progress: answer, then close (never guess where the next one starts). */
+  private reject(status: number, reason: string): void {
+    if (this.state >= State.Closing) return;
+    if (this.head === null) this.head = REJECT_HEAD; // the writer reads method and version
+    this.keepAlive = false;
+    this.state = State.Writing;
+    const head = statusLine(status) + dateLine() + "content-type: text/plain;charset=UTF-8\r\n";
+    this.writeWhole(head, `${reason}\n`, status, "");
+    this.close();
+  }
+
+  /** The response is complete: next request, or close. */
+  private finish(): void {
+    this.head = null;
+    this.decoder = null;
+    if (!this.keepAlive) {
+      this.close();
+      return;
+    }
+    if (this.out.length > 0) {
+      this.state = State.Flushing; // continue on drain: not idle until the kernel has it all
+      return;
+    }
+    this.backToHead();
+  }
+
+  private backToHead(): void {
+    this.state = State.Head;
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+    // When called from process() (synchronous response), its loop continues; otherwise run it.
+    if (!this.processing) this.process();
+  }
+
+  // ---- output -------------------------------------------------------------------------------
+
+  /** Writes now, queueing what the kernel does not take. `bytes` = the encoded length of data. */
+  write(data: string | Uint8Array, bytes: number): void {
+    if (this.out.length > 0) {
+      this.out.push(typeof data === "string" ? Buffer.from(data) : data);
+      return;
+    }
+    const n = this.socket.write(data);
+    if (n < 0 || n >= bytes) return; // n < 0: closed underneath us; the close handler cleans up
+    this.out.push((typeof data === "string" ? Buffer.from(data) : data).subarray(n));
+  }
+
+  onDrain(): void {
+    const out = this.out;
+    while (out.length > 0) {
+      const chunk = out[0]!;
+      const n = this.socket.write(chunk);
+      if (n < 0) return;
+      if (n < chunk.byteLength) {
+        out[0] = chunk.subarray(n);
+        return;
+      }
+      out.shift();
+    }
+    const w = this.drainWaiter;
+    if (w !== null) {
+      this.drainWaiter = null;
+      w();
+    }
+    if (this.state === State.Flushing) this.backToHead();
+    else if (this.state === State.Closing) this.socket.end();
+  }
+
+  /** Closes after every queued byte is written (FIN, never RST). */
+  close(): void {
+    if (this.state >= State.Closing) return;
+    this.state = State.Closing;
+    if (this.reader !== null) {
+      this.reader.cancel().catch(() => {});
+      this.reader = null;
+    }
+    if (this.out.length === 0) this.socket.end();
+  }
+
+  /** Graceful stop: close now if idle, else after the response in progress. */
+  closeWhenIdle(): void {
+    if (this.state === State.Released || this.state >= State.Closing) return;
+    this.keepAlive = false;
+    if (this.isIdle) this.close();
+  }
+
+  /** Drain limit reached: cut now, whatever is pending. */
+  cut(): void {
+    if (this.state === State.Closed) return;
+    this.out.length = 0;
+    this.state = State.Closing;
+    this.close();
+    this.socket.end();
+  }
+
+  // ---- release (handoff) --------------------------------------------------------------------
+
+  get isIdle(): boolean {
+    return this.state === State.Head && this.out.length === 0;
+  }
+
+  /** Stop reading: from now on this process reads nothing from the kernel for this socket. */
+  pauseForRelease(): void {
+    this.state = State.Released;
+    this.deadline = 0;
+    this.deadlineKind = Deadline.None;
+    this.socket.pause();
+  }
+
+  /** Handing over failed: serve it here again. */
+  resumeAfterRelease(): void {
+    if (this.state !== State.Released) return;
+    this.state = State.Head;
+    this.readPaused = false;
+    this.socket.resume();
+    this.process();
+  }
+
+  /** The new owner has it: let go of this process's reference without FIN or RST. */
+  dropAfterHandover(): void {
+    this.state = State.Closed;
+    this.buf = null;
+    // A paused socket with nothing queued: close(2) of our descriptor only; the connection lives
+    // on in the adopter's descriptor (feasibility.md: never terminate(), which sets SO_LINGER 0).
+    this.socket.end();
+    this.server.forget(this);
+  }
+}
+
+const REJECT_HEAD: RequestHead = {
+  method: "GET", target: "/", path: "/", host: "localhost", version: 11, fields: [],
+  contentLength: -1, chunked: false, keepAlive: false, expectContinue: false,
+};
+
+function toBytes(v: unknown): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (typeof v === "string") return Buffer.from(v);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw new TypeError("response body stream yielded a value that is not bytes or a string");
+}

@@ -1,0 +1,18 @@
+// The HTTP/1.1 engine's public surface.
+export { createServer, serve, serveOptionsSchema, DEFAULT_PORT, DEFAULT_HOSTNAME, type ServeOptions } from "./serve.ts";
+export {
+  serverOptionsSchema,
+  parseServerOptions,
+  type ServerOptions,
+  type ServerLimits,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADER_COUNT,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_URL_LENGTH,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_PIPELINE_BYTES,
+} from "./limits.ts";
+export { DEFAULT_BACKLOG, DEFAULT_STOP_TIMEOUT_MS } from "./server-core.ts";
+export type { FetchApp, HttpServer, ReleasedConnection, ConnectionCounts } from "./types.ts";

@@ -1,0 +1,126 @@
+// A Request that does no work until the app asks: Hono routes on `method` and `url` alone, so the
+// Headers object, the body stream and the real Request are built only when something reads them.
+// It is a Request to app code (`instanceof Request`, every property and method), because its
+// prototype chain runs through Request.prototype and every member we do not implement here is
+// forwarded to a real Request made on first use.
+
+const NativeRequest = globalThis.Request;
+const EMPTY = new Uint8Array(0);
+const utf8 = new TextDecoder();
+
+export class LiveRequest {
+  /** @internal */ _method: string;
+  /** @internal */ _url: string;
+  /** @internal */ _fields: string[];
+  /** @internal */ _body: Uint8Array | null;
+  /** @internal */ _headers: Headers | undefined = undefined;
+  /** @internal */ _real: Request | undefined = undefined;
+  /** @internal */ _bodyUsed = false;
+
+  constructor(method: string, url: string, fields: string[], body: Uint8Array | null) {
+    this._method = method;
+    this._url = url;
+    this._fields = fields;
+    this._body = body;
+  }
+
+  get method(): string {
+    return this._method;
+  }
+  get url(): string {
+    return this._url;
+  }
+  get headers(): Headers {
+    if (this._real !== undefined) return this._real.headers;
+    if (this._headers === undefined) {
+      const h = new Headers();
+      const f = this._fields;
+      for (let i = 0; i < f.length; i += 2) h.append(f[i]!, f[i + 1]!);
+      this._headers = h;
+    }
+    return this._headers;
+  }
+  get bodyUsed(): boolean {
+    return this._real !== undefined ? this._real.bodyUsed : this._bodyUsed;
+  }
+
+  /** The real Request, made once; from then on every member reads from it. */
+  _materialize(): Request {
+    if (this._real === undefined) {
+      const m = this._method;
+      const hasBody = m !== "GET" && m !== "HEAD" && this._body !== null && !this._bodyUsed;
+      this._real = new NativeRequest(this._url, {
+        method: m,
+        headers: this.headers,
+        body: hasBody ? this._body : null,
+      });
+    }
+    return this._real;
+  }
+
+  /** The body bytes for the fast readers below; rejects a second read like a real Request. */
+  private takeBody(): Uint8Array {
+    if (this._bodyUsed) throw new TypeError("Body already used");
+    this._bodyUsed = true;
+    return this._body ?? EMPTY;
+  }
+
+  text(): Promise<string> {
+    if (this._real !== undefined) return this._real.text();
+    try {
+      return Promise.resolve(utf8.decode(this.takeBody()));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  json(): Promise<any> {
+    if (this._real !== undefined) return this._real.json();
+    try {
+      return Promise.resolve(JSON.parse(utf8.decode(this.takeBody())));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  arrayBuffer(): Promise<ArrayBuffer> {
+    if (this._real !== undefined) return this._real.arrayBuffer();
+    try {
+      const b = this.takeBody();
+      return Promise.resolve(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  bytes(): Promise<Uint8Array> {
+    if (this._real !== undefined) return this._real.bytes();
+    try {
+      return Promise.resolve(this.takeBody().slice());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+}
+
+// Everything else a Request has (body, signal, clone, formData, blob, cache, …) comes from a real
+// Request built on demand. Enumerated from the runtime's own prototype, so nothing is missed.
+for (const key of Reflect.ownKeys(NativeRequest.prototype)) {
+  if (key === "constructor" || Object.prototype.hasOwnProperty.call(LiveRequest.prototype, key)) continue;
+  const desc = Object.getOwnPropertyDescriptor(NativeRequest.prototype, key)!;
+  if (typeof desc.value === "function") {
+    Object.defineProperty(LiveRequest.prototype, key, {
+      configurable: true,
+      writable: true,
+      value: function (this: LiveRequest, ...args: unknown[]) {
+        const real = this._materialize() as any;
+        return real[key](...args);
+      },
+    });
+  } else if (desc.get) {
+    Object.defineProperty(LiveRequest.prototype, key, {
+      configurable: true,
+      get(this: LiveRequest) {
+        return (this._materialize() as any)[key];
+      },
+    });
+  }
+}
+Object.setPrototypeOf(LiveRequest.prototype, NativeRequest.prototype);

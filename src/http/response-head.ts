@@ -1,0 +1,111 @@
+// Serialising a response head: status line, the app's header fields (validated where the runtime
+// has not done it already), and the fields the engine owns (Date, framing, Connection).
+
+/** "date: <IMF-fixdate>\r\n", rebuilt at most once a second (RFC 9110 §6.6.1 wants 1 s resolution). */
+let dateSecond = -1;
+let dateText = "";
+export function dateLine(): string {
+  const now = Date.now();
+  const sec = Math.floor(now / 1000);
+  if (sec !== dateSecond) {
+    dateSecond = sec;
+    dateText = `date: ${new Date(sec * 1000).toUTCString()}\r\n`;
+  }
+  return dateText;
+}
+
+/** What the app's fields said about things the engine decides (filled by the serialisers below). */
+export interface FieldFacts {
+  hasContentType: boolean;
+  hasDate: boolean;
+  /** The app asked for Connection: close. */
+  close: boolean;
+  /** The app's Content-Length value, "" when absent (used for HEAD and 304 only). */
+  contentLength: string;
+  /** Some name or value was not valid on the wire (CR, LF, NUL, non-token name): do not send. */
+  invalid: boolean;
+  /** Some value has a non-ASCII character: the head must be written as latin1 bytes. */
+  wide: boolean;
+}
+
+export function newFieldFacts(): FieldFacts {
+  return { hasContentType: false, hasDate: false, close: false, contentLength: "", invalid: false, wide: false };
+}
+
+function resetFacts(f: FieldFacts): void {
+  f.hasContentType = false;
+  f.hasDate = false;
+  f.close = false;
+  f.contentLength = "";
+  f.invalid = false;
+  f.wide = false;
+}
+
+// Names the engine owns or inspects, by length, to skip lower-casing everything else.
+function field(name: string, value: string, f: FieldFacts, trusted: boolean): string {
+  switch (name.length) {
+    case 4:
+      if (name.toLowerCase() === "date") f.hasDate = true;
+      break;
+    case 10: {
+      const l = name.toLowerCase();
+      if (l === "connection") {
+        if (/(^|,)\s*close\s*(,|$)/i.test(value)) f.close = true;
+        return "";
+      }
+      if (l === "keep-alive") return "";
+      break;
+    }
+    case 12:
+      if (name.toLowerCase() === "content-type") f.hasContentType = true;
+      break;
+    case 14:
+      if (name.toLowerCase() === "content-length") {
+        f.contentLength = value;
+        return "";
+      }
+      break;
+    case 17:
+      if (name.toLowerCase() === "transfer-encoding") return "";
+      break;
+  }
+  if (!trusted) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\r\n\0]/.test(value)) f.invalid = true;
+  }
+  if (/[^\x00-\x7f]/.test(value)) f.wide = true;
+  return `${name}: ${value}\r\n`;
+}
+
+/** Header lines from a Headers object (already validated by the runtime). */
+export function linesFromHeaders(h: Headers, f: FieldFacts): string {
+  resetFacts(f);
+  let out = "";
+  for (const [name, value] of h) out += field(name, value, f, true);
+  return out;
+}
+
+/** Header lines from a plain record or a list of pairs (as given to `new Response`). */
+export function linesFromInit(h: Record<string, unknown> | [string, string][] | undefined | null, f: FieldFacts): string {
+  resetFacts(f);
+  if (h === undefined || h === null) return "";
+  let out = "";
+  if (Array.isArray(h)) {
+    for (const pair of h) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || typeof pair[1] !== "string") {
+        f.invalid = true;
+        return "";
+      }
+      out += field(pair[0], pair[1].trim(), f, false);
+    }
+    return out;
+  }
+  for (const name in h) {
+    const value = h[name];
+    if (typeof value !== "string") {
+      f.invalid = true;
+      return "";
+    }
+    out += field(name, value.trim(), f, false);
+  }
+  return out;
+}

@@ -1,0 +1,255 @@
+// The engine's server: listeners, the set of connections, the clock that enforces timeouts, and
+// the release/adopt half of a handoff. The public contract is `HttpServer` in types.ts.
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import { createListener, getPeerName, getSockName, SysError } from "../../ffi/index.ts";
+import { Connection, State } from "./connection.ts";
+import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
+import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
+
+/** The clock tick that enforces timeouts: a quarter of the shortest timeout, within these bounds. */
+const MIN_TICK_MS = 25;
+const MAX_TICK_MS = 1000;
+/** How often stop() re-checks whether in-flight requests have finished. */
+const STOP_POLL_MS = 10;
+
+interface ListenerEntry {
+  fd: number;
+  port: number;
+  listener: TCPSocketListener<any>;
+}
+
+/** socket.data before the Connection exists: who accepted it, and bytes to parse first (adopt). */
+interface Pending {
+  server: ServerCore;
+  buffered: Uint8Array | undefined;
+}
+
+const handlers: SocketHandler<any> = {
+  open(socket: Socket<any>) {
+    const pending = socket.data as Pending;
+    const conn = new Connection(pending.server, socket);
+    socket.data = conn;
+    pending.server.track(conn);
+    if (pending.buffered !== undefined && pending.buffered.byteLength > 0) {
+      conn.onData(Buffer.from(pending.buffered.buffer, pending.buffered.byteOffset, pending.buffered.byteLength));
+    } else {
+      conn.process(); // starts the idle keep-alive clock
+    }
+  },
+  data(socket: Socket<any>, data: Buffer) {
+    (socket.data as Connection).onData(data);
+  },
+  drain(socket: Socket<any>) {
+    (socket.data as Connection).onDrain();
+  },
+  end(socket: Socket<any>) {
+    (socket.data as Connection).onEnd();
+  },
+  close(socket: Socket<any>) {
+    const c = socket.data;
+    if (c instanceof Connection) c.onClose();
+  },
+  error(socket: Socket<any>, _error: Error) {
+    // A socket error is followed by close; nothing to answer.
+    const c = socket.data;
+    if (c instanceof Connection) c.onClose();
+  },
+};
+
+export class ServerCore implements HttpServer {
+  readonly limits: ServerLimits;
+  /** Cached clock (ms) for deadlines, advanced by the tick. */
+  now = Date.now();
+  releasing: ((c: ReleasedConnection) => void) | null = null;
+  private readonly conns = new Set<Connection>();
+  private readonly listeners: ListenerEntry[] = [];
+  private releasedCount = 0;
+  private tick: ReturnType<typeof setInterval> | null = null;
+  private readonly tickMs: number;
+  /** stop() was called: connections close once their current request is answered. */
+  stopped = false;
+
+  constructor(
+    readonly app: FetchApp,
+    options?: ServerOptions,
+  ) {
+    if (app === null || typeof app !== "object" || typeof (app as FetchApp).fetch !== "function") {
+      throw new TypeError("liveframe: the app must be an object with a fetch(request) method, e.g. a Hono app");
+    }
+    this.limits = parseServerOptions(options);
+    const l = this.limits;
+    const shortest = Math.min(l.headersTimeoutMs, l.requestTimeoutMs, l.keepAliveTimeoutMs);
+    this.tickMs = Math.max(MIN_TICK_MS, Math.min(MAX_TICK_MS, Math.floor(shortest / 4)));
+  }
+
+  get port(): number {
+    const first = this.listeners[0];
+    return first === undefined ? 0 : first.port;
+  }
+
+  get listenerFds(): number[] {
+    return this.listeners.map((l) => l.fd);
+  }
+
+  listen(fd: number): void {
+    if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: listen(fd) needs a file descriptor, got ${fd}`);
+    const data: Pending = { server: this, buffered: undefined };
+    const listener = Bun.listen({ fd, socket: handlers, data, allowHalfOpen: true } as any) as TCPSocketListener<any>;
+    this.listeners.push({ fd, port: getSockName(fd).port, listener });
+    this.stopped = false;
+    this.startClock();
+  }
+
+  listenOn(o: { port: number; hostname: string; backlog?: number }): number {
+    let created: { fd: number };
+    try {
+      created = createListener({ hostname: o.hostname, port: o.port, backlog: o.backlog ?? DEFAULT_BACKLOG });
+    } catch (err) {
+      throw explainListenError(err, o.hostname, o.port);
+    }
+    this.listen(created.fd);
+    return created.fd;
+  }
+
+  stopAccepting(): void {
+    for (const l of this.listeners.splice(0)) l.listener.stop(false);
+  }
+
+  adopt(fd: number, buffered?: Uint8Array): void {
+    if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: adopt(fd) needs a connected socket fd, got ${fd}`);
+    const data: Pending = { server: this, buffered };
+    this.startClock();
+    const opening = Bun.connect({ fd, socket: handlers, data, allowHalfOpen: true } as any) as unknown as Promise<unknown>;
+    opening.catch((err) => console.error(`liveframe: could not adopt connection fd ${fd}:`, err));
+  }
+
+  release(onReleasable: (c: ReleasedConnection) => void): void {
+    if (typeof onReleasable !== "function") throw new TypeError("liveframe: release(onReleasable) needs a callback");
+    this.releasing = onReleasable;
+    for (const c of [...this.conns]) if (c.isIdle) this.releaseIdle(c);
+  }
+
+  /** A connection idle at a request boundary while releasing: pause it and pass it on. */
+  releaseIdle(c: Connection): void {
+    const cb = this.releasing;
+    if (cb === null || c.state !== State.Head) return;
+    c.pauseForRelease();
+    const server = this;
+    let settled = false;
+    const fd = (c.socket as unknown as { fd: number }).fd;
+    let remote: { address: string; port: number };
+    try {
+      const peer = getPeerName(fd);
+      remote = { address: peer.address, port: peer.port };
+    } catch {
+      remote = { address: c.socket.remoteAddress, port: 0 };
+    }
+    const released: ReleasedConnection = {
+      fd,
+      get buffered() {
+        return c.unconsumed();
+      },
+      remote,
+      handedOver() {
+        if (settled) return;
+        settled = true;
+        server.releasedCount++;
+        c.dropAfterHandover();
+      },
+      keep() {
+        if (settled) return;
+        settled = true;
+        c.resumeAfterRelease();
+      },
+    };
+    try {
+      cb(released);
+    } catch (err) {
+      console.error("liveframe: the release callback threw; keeping the connection here:", err);
+      released.keep();
+    }
+  }
+
+  get counts(): ConnectionCounts {
+    let idle = 0;
+    let busy = 0;
+    let paused = 0;
+    for (const c of this.conns) {
+      if (c.state === State.Released) paused++;
+      else if (c.isIdle) idle++;
+      else busy++;
+    }
+    return { open: this.conns.size, idle, busy, released: this.releasedCount, releasing: paused };
+  }
+
+  closeBusy(): void {
+    for (const c of [...this.conns]) if (!c.isIdle && c.state !== State.Released) c.cut();
+  }
+
+  async stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void> {
+    const graceful = opts?.graceful ?? true;
+    this.stopAccepting();
+    this.stopped = true;
+    if (!graceful) {
+      for (const c of [...this.conns]) c.cut();
+    } else {
+      for (const c of [...this.conns]) c.closeWhenIdle();
+      const deadline = Date.now() + (opts?.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+      while (this.conns.size > 0 && Date.now() < deadline) await Bun.sleep(STOP_POLL_MS);
+      for (const c of [...this.conns]) c.cut();
+    }
+    while (this.conns.size > 0) await Bun.sleep(STOP_POLL_MS);
+    this.stopClock();
+  }
+
+  // ---- used by Connection -------------------------------------------------------------------
+
+  track(c: Connection): void {
+    this.conns.add(c);
+    if (this.stopped) c.closeWhenIdle();
+  }
+
+  forget(c: Connection): void {
+    this.conns.delete(c);
+  }
+
+  private startClock(): void {
+    if (this.tick !== null) return;
+    this.tick = setInterval(() => {
+      const now = (this.now = Date.now());
+      for (const c of this.conns) if (c.deadline !== 0 && c.deadline <= now) c.expire();
+    }, this.tickMs);
+    // The clock alone must not keep a process alive: listeners and sockets do that.
+    (this.tick as { unref?: () => void }).unref?.();
+  }
+
+  private stopClock(): void {
+    if (this.tick !== null) clearInterval(this.tick);
+    this.tick = null;
+  }
+}
+
+/** listen(2) backlog when none is given: the kernel caps it at net.core.somaxconn anyway. */
+export const DEFAULT_BACKLOG = 511;
+/** How long a graceful stop() waits for in-flight requests before cutting them. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+function explainListenError(err: unknown, hostname: string, port: number): Error {
+  if (err instanceof SysError) {
+    if (err.code === "EADDRINUSE") {
+      return new Error(`port ${port} on ${hostname} is in use by another process (EADDRINUSE): stop it or pick another port`, { cause: err });
+    }
+    if (err.code === "EACCES") {
+      return new Error(`not allowed to bind ${hostname} port ${port} (EACCES): ports below 1024 need privileges; pick a port ≥ 1024`, { cause: err });
+    }
+    if (err.code === "EADDRNOTAVAIL") {
+      return new Error(`address ${hostname} is not available on this machine (EADDRNOTAVAIL): use 0.0.0.0, 127.0.0.1, :: or one of this host's addresses`, { cause: err });
+    }
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+export function getListenerAddress(fd: number): { address: string; port: number } {
+  const a = getSockName(fd);
+  return { address: a.address, port: a.port };
+}

@@ -1,0 +1,57 @@
+// The engine's public contract (see /work/brief.md "Engine"). The handoff layer builds on it.
+
+/** Anything with a WHATWG fetch handler: a Hono app, or `{ fetch(req) { … } }`. */
+export interface FetchApp {
+  fetch(request: Request, ...rest: any[]): Response | Promise<Response>;
+}
+
+export interface ConnectionCounts {
+  /** Connections this process still holds (idle + busy + releasing). */
+  open: number;
+  /** Idle at a request boundary with every response byte flushed to the kernel. */
+  idle: number;
+  /** Reading a request, running the handler, or writing a response. */
+  busy: number;
+  /** Total handed over to another owner (handedOver() called) since this server was created. */
+  released: number;
+  /** Extension: paused and passed to onReleasable, waiting for handedOver() or keep(). */
+  releasing: number;
+}
+
+export interface ReleasedConnection {
+  /** The kernel fd of the connection (still owned by this process until handedOver()). */
+  readonly fd: number;
+  /** Bytes read from the socket but not yet consumed (pipelined or partial next request). Read it when sending. */
+  readonly buffered: Uint8Array;
+  readonly remote: { address: string; port: number };
+  /** The new owner has adopted it: drop this process's copy WITHOUT FIN or RST. */
+  handedOver(): void;
+  /** Handing over failed: resume serving it here. */
+  keep(): void;
+}
+
+export interface HttpServer {
+  /** First listener's port (0 if none yet). */
+  readonly port: number;
+  /** Serve on a listening fd (Bun.listen({fd})); may be called more than once. */
+  listen(fd: number): void;
+  /** Create a listener (SO_REUSEADDR; "::" is dual stack) and serve on it; returns its fd. */
+  listenOn(o: { port: number; hostname: string; backlog?: number }): number;
+  /** fds this process currently accepts on. */
+  readonly listenerFds: number[];
+  /** Stop every listener of this server (closes this process's listener fds only). */
+  stopAccepting(): void;
+  /** Serve an already-connected TCP fd; `buffered` (bytes read by the previous owner) is parsed first. */
+  adopt(fd: number, buffered?: Uint8Array): void;
+  /**
+   * From now on every connection that is (or becomes) idle at a request boundary, with its
+   * response fully flushed to the kernel, is paused and passed to onReleasable exactly once.
+   * Busy connections finish their current request first.
+   */
+  release(onReleasable: (c: ReleasedConnection) => void): void;
+  readonly counts: ConnectionCounts;
+  /** Drain limit reached: close whatever is still busy. */
+  closeBusy(): void;
+  /** Stop accepting, finish in-flight requests (graceful, default) up to timeoutMs, close idle connections. */
+  stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+}
