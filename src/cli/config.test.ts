@@ -80,3 +80,13 @@ test("flag values are validated by the same schema, naming the flag", () => {
   expect(() => validateOptions({ timeout: "soon" }, { kind: "flags" })).toThrow('--timeout "soon": expected a number of seconds');
   expect(() => validateOptions({ backlog: 1.5 }, { kind: "flags" })).toThrow("--backlog 1.5: expected a whole number");
 });
+
+test("engine limits come from the engine's schema: config and flags set them, only what was given is passed on", async () => {
+  const cwd = dir();
+  writeFileSync(join(cwd, "liveframe.config.json"), JSON.stringify({ maxBodyBytes: 1024, keepAliveTimeoutMs: 2000 }));
+  const config = await loadConfig(cwd);
+  const o = resolveOptions(validateOptions({ keepAliveTimeoutMs: 500 }, { kind: "flags" }), config, cwd);
+  expect(o.server).toEqual({ maxBodyBytes: 1024, keepAliveTimeoutMs: 500 });
+  expect(resolveOptions({}, undefined, cwd).server).toEqual({});
+  expect(() => validateOptions({ maxBodyBytes: -5 }, { kind: "flags" })).toThrow("--max-body-bytes -5: maxBodyBytes must be greater than 0");
+});

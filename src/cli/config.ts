@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import type { z } from "zod";
 import { UsageError } from "./exit-codes.ts";
-import { cliOptionsSchema, type CliOptionsInput, OPTION_DEFAULTS } from "./options.ts";
+import { cliOptionsSchema, type CliOptionsInput, ENGINE_OPTION_KEYS, OPTION_DEFAULTS } from "./options.ts";
 import { keyToFlag } from "./args.ts";
 import { closest } from "./suggest.ts";
 
@@ -132,7 +132,9 @@ export interface ResolvedOptions {
   readonly drainTimeoutMs: number;
   readonly readyTimeoutMs: number;
   readonly health: boolean;
-  /** Where each value came from is forgotten here; the config file used, if any: */
+  /** Engine limits the user set (flags or config); the engine defaults the rest. */
+  readonly server: Record<string, unknown>;
+  /** The config file used, if any. */
   readonly configPath?: string;
 }
 
@@ -161,6 +163,9 @@ export function resolveOptions(flags: LiveframeConfig, config: LoadedConfig | un
     drainTimeoutMs: Math.round(merged.drainTimeout * 1000),
     readyTimeoutMs: Math.round(merged.timeout * 1000),
     health: merged.health,
+    server: Object.fromEntries(
+      ENGINE_OPTION_KEYS.filter((k) => merged[k] !== undefined).map((k) => [k, merged[k]]),
+    ),
     configPath: config?.path,
   };
 }

@@ -2,7 +2,8 @@
 // liveframe.config.ts|json. Keys are camelCase; each flag is the kebab-case of its key
 // (`drainTimeout` ↔ `--drain-timeout`). Durations are in seconds, as operators type them.
 import { z } from "zod";
-import type { FlagSpec } from "./args.ts";
+import { serverOptionsSchema } from "../http/index.ts";
+import { type FlagSpec, keyToFlag } from "./args.ts";
 
 /** Where Hono and Bun examples serve; `npm run dev` in this repo serves http://localhost:3000. */
 export const DEFAULT_PORT = 3000;
@@ -23,8 +24,34 @@ const seconds = (what: string) =>
     .positive({ error: "expected a number of seconds greater than 0" })
     .max(86_400, { error: "expected at most 86400 seconds (one day)" });
 
+/**
+ * The engine's limits (src/http serverOptionsSchema), without their defaults: an option the
+ * user did not give must stay absent so that flags can override the config file and the
+ * engine applies its own defaults.
+ */
+const engineShape = Object.fromEntries(
+  Object.entries(serverOptionsSchema.shape).map(([key, schema]) => [key, schema.unwrap()]),
+) as { [K in keyof typeof serverOptionsSchema.shape]: ReturnType<(typeof serverOptionsSchema.shape)[K]["unwrap"]> };
+
+/** Keys of the engine's limits, passed to every generation as SupervisorOptions.server. */
+export const ENGINE_OPTION_KEYS = Object.keys(serverOptionsSchema.shape) as (keyof typeof engineShape)[];
+const ENGINE_DEFAULTS = serverOptionsSchema.parse({}) as Record<string, unknown>;
+
+/** What each engine limit does, for --help (the engine documents the reasons for its defaults). */
+const ENGINE_HELP: Record<string, string> = {
+  maxHeaderBytes: "request line + headers, bytes (431 beyond)",
+  maxHeaderCount: "header fields per request (431 beyond)",
+  maxBodyBytes: "request body, bytes (413 beyond)",
+  maxUrlLength: "request target length (414 beyond)",
+  headersTimeoutMs: "ms to receive a request's headers (408 after)",
+  requestTimeoutMs: "ms to receive a whole request (408 after)",
+  keepAliveTimeoutMs: "ms an idle keep-alive connection stays open",
+  maxPipelineBytes: "bytes of pipelined requests read ahead while a response is pending",
+};
+
 export const cliOptionsSchema = z
   .object({
+    ...engineShape,
     entry: z
       .string({ error: "expected the path of the app module, e.g. \"src/app.ts\"" })
       .min(1, { error: "expected a non-empty path" })
@@ -75,6 +102,10 @@ export const OPTION_DEFAULTS = {
   health: false,
 } as const;
 
+function flagType(zodType: string): FlagSpec["type"] {
+  return zodType === "boolean" ? "boolean" : zodType === "string" ? "string" : "number";
+}
+
 /** The flags of `start` and `dev` that set options (entry is the positional argument). */
 export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: "port", short: "p", type: "number", value: "N", help: cliOptionsSchema.shape.port.description! },
@@ -88,4 +119,12 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   },
   { name: "timeout", type: "number", value: "S", help: cliOptionsSchema.shape.timeout.description! },
   { name: "health", type: "boolean", help: cliOptionsSchema.shape.health.description! },
+  ...ENGINE_OPTION_KEYS.map(
+    (key): FlagSpec => ({
+      name: keyToFlag(key),
+      type: flagType((engineShape[key] as z.ZodType).type),
+      value: "N",
+      help: `${ENGINE_HELP[key] ?? key} (default ${String(ENGINE_DEFAULTS[key])})`,
+    }),
+  ),
 ];

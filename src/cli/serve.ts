@@ -88,7 +88,7 @@ export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: Run
       runtimeDir: options.runtimeDir,
       drainTimeoutMs: options.drainTimeoutMs,
       readyTimeoutMs: options.readyTimeoutMs,
-      server: {},
+      server: options.server,
       ...(listenFds ? { listenFds } : {}),
       health: options.health,
       onEvent: (e) => {
