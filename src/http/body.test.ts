@@ -1,0 +1,87 @@
+import { describe, expect, test } from "bun:test";
+import { ChunkedBody, FixedLengthBody } from "./body.ts";
+import { HttpError } from "./errors.ts";
+
+/** Feeds `wire` to a fresh chunked decoder in pieces of `step` bytes. */
+function decodeChunked(wire: string, step = wire.length, maxBody = 1000, maxTrailer = 200) {
+  const d = new ChunkedBody(maxBody, maxTrailer);
+  const bytes = Buffer.from(wire, "latin1");
+  let consumed = 0;
+  for (let at = 0; at < bytes.length && !d.done; at += step) {
+    const end = Math.min(bytes.length, at + step);
+    consumed = d.feed(bytes, at, end);
+    if (d.done) break;
+    expect(consumed).toBe(end);
+  }
+  return { done: d.done, body: Buffer.from(d.body()).toString("latin1"), rest: bytes.subarray(consumed).toString("latin1") };
+}
+
+function chunkedStatus(wire: string, maxBody = 1000): number {
+  try {
+    decodeChunked(wire, wire.length, maxBody);
+    return 0;
+  } catch (e) {
+    if (e instanceof HttpError) return e.status;
+    throw e;
+  }
+}
+
+describe("chunked bodies", () => {
+  const valid: [string, string, string][] = [
+    ["one chunk", "5\r\nhello\r\n0\r\n\r\n", "hello"],
+    ["two chunks", "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", "abcde"],
+    ["hex size, upper and lower", "A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n", "0123456789abcdefghij"],
+    ["leading zeros", "005\r\nhello\r\n0000\r\n\r\n", "hello"],
+    ["extension", "5;name=value\r\nhello\r\n0;x\r\n\r\n", "hello"],
+    ["quoted extension", '5;a="b c"\r\nhello\r\n0\r\n\r\n', "hello"],
+    ["BWS before extension", "5 ;a=b\r\nhello\r\n0\r\n\r\n", "hello"],
+    ["trailers", "5\r\nhello\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\n", "hello"],
+    ["empty body", "0\r\n\r\n", ""],
+  ];
+  for (const [name, wire, body] of valid) {
+    test(`${name}, whole`, () => expect(decodeChunked(wire)).toEqual({ done: true, body, rest: "" }));
+    test(`${name}, one byte at a time`, () => expect(decodeChunked(wire, 1)).toEqual({ done: true, body, rest: "" }));
+  }
+  test("stops at the end of the body: the next request stays unconsumed", () => {
+    expect(decodeChunked("2\r\nab\r\n0\r\n\r\nGET / HTTP/1.1\r\n")).toEqual({ done: true, body: "ab", rest: "GET / HTTP/1.1\r\n" });
+  });
+
+  const invalid: [string, string, number][] = [
+    ["no size", "\r\nhello\r\n0\r\n\r\n", 400],
+    ["non-hex size", "g\r\nx\r\n0\r\n\r\n", 400],
+    ["negative size", "-1\r\nx\r\n0\r\n\r\n", 400],
+    ["0x prefix", "0x5\r\nhello\r\n0\r\n\r\n", 400],
+    ["overflowing size", "fffffffffffffffff\r\n", 400],
+    ["size over body limit", "3e9\r\n", 413],
+    ["total over body limit", "200\r\n" + "a".repeat(512) + "\r\n200\r\n" + "a".repeat(512) + "\r\n0\r\n\r\n", 413],
+    ["bare LF after size", "5\nhello\r\n0\r\n\r\n", 400],
+    ["bare CR after size", "5\rhello\r\n0\r\n\r\n", 400],
+    ["data longer than size", "3\r\nhello\r\n0\r\n\r\n", 400],
+    ["missing CRLF after data", "5\r\nhello0\r\n\r\n", 400],
+    ["LF only after data", "5\r\nhello\n0\r\n\r\n", 400],
+    ["control char in extension", "5;a\x00\r\nhello\r\n0\r\n\r\n", 400],
+    ["space inside size", "5 5\r\nhello\r\n0\r\n\r\n", 400],
+    ["obs-fold in trailer", "0\r\nX: 1\r\n 2\r\n\r\n", 400],
+    ["trailer without colon", "0\r\nNoColon\r\n\r\n", 400],
+    ["bare LF in trailer", "0\r\nX: 1\n\r\n", 400],
+    ["bare CR at the end", "0\r\n\rX", 400],
+  ];
+  for (const [name, wire, status] of invalid) {
+    test(`${name} → ${status}`, () => expect(chunkedStatus(wire, 1000)).toBe(status));
+  }
+  test("trailer section over the limit → 431", () => {
+    expect(() => decodeChunked(`0\r\nX: ${"a".repeat(300)}\r\n\r\n`)).toThrow(HttpError);
+  });
+});
+
+describe("fixed-length bodies", () => {
+  test("takes exactly Content-Length bytes, leaves the rest", () => {
+    const d = new FixedLengthBody(5);
+    const b = Buffer.from("helloGET");
+    expect(d.feed(b, 0, 3)).toBe(3);
+    expect(d.done).toBe(false);
+    expect(d.feed(b, 3, b.length)).toBe(5);
+    expect(d.done).toBe(true);
+    expect(Buffer.from(d.body()).toString()).toBe("hello");
+  });
+});

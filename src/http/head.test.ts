@@ -1,0 +1,137 @@
+import { describe, expect, test } from "bun:test";
+import { HttpError } from "./errors.ts";
+import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type HeadLimits } from "./head.ts";
+
+const limits: HeadLimits = { maxHeaderBytes: 4096, maxHeaderCount: 20, maxUrlLength: 256, maxBodyBytes: 1000 };
+
+function parse(text: string, l: HeadLimits = limits) {
+  const buf = Buffer.from(text, "latin1");
+  const start = skipLeadingEmptyLines(buf, 0, buf.length);
+  const end = findHeadEnd(buf, start, start);
+  if (end < 0) throw new Error("test case has no complete head");
+  return parseHead(buf, start, end, l);
+}
+
+function statusOf(text: string, l: HeadLimits = limits): number {
+  try {
+    parse(text, l);
+    return 0;
+  } catch (e) {
+    if (e instanceof HttpError) return e.status;
+    throw e;
+  }
+}
+
+describe("valid request heads", () => {
+  const cases: [string, string, Partial<ReturnType<typeof parse>>][] = [
+    ["simple GET", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", { method: "GET", path: "/", host: "a", version: 11, keepAlive: true, contentLength: -1, chunked: false }],
+    ["query kept", "GET /p?q=1&r=%20 HTTP/1.1\r\nHost: a:8080\r\n\r\n", { path: "/p?q=1&r=%20", host: "a:8080" }],
+    ["HTTP/1.0 closes by default", "GET / HTTP/1.0\r\n\r\n", { version: 10, keepAlive: false, host: "localhost" }],
+    ["HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", { keepAlive: true }],
+    ["Connection: close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", { keepAlive: false }],
+    ["Connection list with close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade, CLOSE\r\n\r\n", { keepAlive: false }],
+    ["Content-Length", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", { contentLength: 12 }],
+    ["chunked", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", { chunked: true }],
+    ["chunked, case and OWS", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  Chunked \r\n\r\n", { chunked: true }],
+    ["Expect 100-continue", "POST /x HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n", { expectContinue: true }],
+    ["absolute-form overrides Host", "GET http://example.com:81/a?b HTTP/1.1\r\nHost: other\r\n\r\n", { host: "example.com:81", path: "/a?b" }],
+    ["absolute-form without path", "GET https://example.com HTTP/1.1\r\nHost: x\r\n\r\n", { host: "example.com", path: "/" }],
+    ["asterisk-form OPTIONS", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", { path: "*" }],
+    ["leading empty line ignored", "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", { method: "GET" }],
+    ["extension method", "PURGE /c HTTP/1.1\r\nHost: a\r\n\r\n", { method: "PURGE" }],
+    ["empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", { host: "localhost" }],
+    ["IPv6 Host", "GET / HTTP/1.1\r\nHost: [::1]:3000\r\n\r\n", { host: "[::1]:3000" }],
+    ["obs-text in value", "GET / HTTP/1.1\r\nHost: a\r\nX: caf\xe9\r\n\r\n", {}],
+    ["tab in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\tb\r\n\r\n", {}],
+  ];
+  for (const [name, text, expected] of cases) {
+    test(name, () => {
+      expect(parse(text)).toMatchObject(expected);
+    });
+  }
+
+  test("fields keep order, names as sent, values without OWS", () => {
+    const h = parse("GET / HTTP/1.1\r\nHost: a\r\nX-One:  1  \r\nx-two:2\r\n\r\n");
+    expect(h.fields).toEqual(["Host", "a", "X-One", "1", "x-two", "2"]);
+  });
+});
+
+describe("rejected request heads", () => {
+  const cases: [string, string, number, HeadLimits?][] = [
+    ["obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n  2\r\n\r\n", 400],
+    ["space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400],
+    ["tab before colon", "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", 400],
+    ["NUL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400],
+    ["bare CR in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400],
+    ["bare LF in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n", 400],
+    ["control char in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400],
+    ["DEL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n", 400],
+    ["no colon", "GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400],
+    ["empty name", "GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n", 400],
+    ["bad char in name", "GET / HTTP/1.1\r\nHost: a\r\nX(y): v\r\n\r\n", 400],
+    ["missing Host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400],
+    ["two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400],
+    ["bad Host", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400],
+    ["Host with space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400],
+    ["bad method char", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["lowercase version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
+    ["two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["missing target", "GET HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["relative target", "GET foo HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["fragment in target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["non-ASCII in target", "GET /caf\xe9 HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["asterisk for GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["userinfo in absolute-form", "GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400],
+    ["bare LF line ending", "GET / HTTP/1.1\nHost: a\r\n\r\n", 400],
+    ["trailing junk after version", "GET / HTTP/1.1 x\r\nHost: a\r\n\r\n", 400],
+    ["unknown version", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
+    ["HTTP/0.9-ish version", "GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505],
+    ["CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 501],
+    ["CL and TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400],
+    ["duplicate CL same value", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 400],
+    ["conflicting CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400],
+    ["CL list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n", 400],
+    ["CL negative", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400],
+    ["CL plus sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n", 400],
+    ["CL hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n", 400],
+    ["CL overflowing", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400],
+    ["CL over body limit", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", 413],
+    ["TE not ending in chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400],
+    ["TE chunked then gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400],
+    ["TE gzip, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501],
+    ["TE chunked twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400],
+    ["TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400],
+    ["TE with vertical tab trick", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \x0bchunked\r\n\r\n", 400],
+    ["TE xchunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 400],
+    ["unknown expectation", "GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417],
+    ["target too long", `GET /${"a".repeat(300)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414],
+    ["too many fields", `GET / HTTP/1.1\r\nHost: a\r\n${"X: 1\r\n".repeat(25)}\r\n`, 431],
+    ["header section too large", `GET / HTTP/1.1\r\nHost: a\r\nX: ${"v".repeat(5000)}\r\n\r\n`, 431],
+  ];
+  for (const [name, text, status, l] of cases) {
+    test(`${name} → ${status}`, () => {
+      expect(statusOf(text, l)).toBe(status);
+    });
+  }
+});
+
+describe("incomplete heads", () => {
+  const check = (text: string) => {
+    const b = Buffer.from(text, "latin1");
+    try {
+      checkIncompleteHead(b, 0, b.length, limits);
+      return 0;
+    } catch (e) {
+      return (e as HttpError).status;
+    }
+  };
+  test("a partial head within limits waits", () => expect(check("GET /abc HTTP/1.1\r\nHo")).toBe(0));
+  test("an endless request line is 414", () => expect(check(`GET /${"a".repeat(400)}`)).toBe(414));
+  test("endless header bytes are 431", () => expect(check(`GET / HTTP/1.1\r\nX: ${"a".repeat(5000)}`)).toBe(431));
+  test("garbage first byte is refused at once", () => expect(check("\x16\x03\x01\x02")).toBe(400));
+  test("findHeadEnd resumes a scan", () => {
+    const b = Buffer.from("GET / HTTP/1.1\r\nHost: a\r\n\r\nrest");
+    expect(findHeadEnd(b, 0, 20)).toBe(b.length - 4);
+    expect(findHeadEnd(b.subarray(0, 20), 0, 0)).toBe(-1);
+  });
+});
