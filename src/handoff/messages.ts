@@ -43,7 +43,13 @@ export const supervisorMessageSchema = z.discriminatedUnion("type", [
 export type SupervisorMessage = z.infer<typeof supervisorMessageSchema>;
 
 // ── generation → supervisor ────────────────────────────────────────────────────────────
-export const connectionCountsSchema = z.object({ open: count, idle: count, busy: count, released: count });
+export const connectionCountsSchema = z.object({
+  open: count,
+  idle: count,
+  busy: count,
+  released: count,
+  releasing: count.optional(),
+});
 export type ConnectionCounts = z.infer<typeof connectionCountsSchema>;
 
 export const generationMessageSchema = z.discriminatedUnion("type", [

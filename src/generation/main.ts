@@ -1,0 +1,203 @@
+// The process entry of one generation. The supervisor spawns it with its channel on fds 3
+// (JSON frames) and 4 (fds), and drives it: boot → listen and/or take → … → give or stop → exit.
+import { libc } from "../../ffi/index.ts";
+import { Channel, ConnectionSender, adoptBatch, channelEndsSchema } from "../handoff/index.ts";
+import type { GenerationMessage, PeerMessage, SupervisorMessage, BootConfig } from "../handoff/index.ts";
+import { peerMessageSchema, supervisorMessageSchema } from "../handoff/index.ts";
+import { createServer, type HttpServer } from "../http/index.ts";
+import { describeError, loadApp, type LoadedApp } from "./boot.ts";
+import { withHealth } from "./health.ts";
+import { noteAdopted } from "./info.ts";
+
+const PR_SET_PDEATHSIG = 1;
+const SIGKILL = 9;
+/** Fds the supervisor places in every generation (Bun.spawn stdio[3], stdio[4]). */
+const SUPERVISOR_CHANNEL = { stream: 3, fds: 4 } as const;
+/** How often the supervisor learns this generation's connection counts (for `status`). */
+const COUNTS_INTERVAL_MS = 500;
+/** How often a draining generation checks whether everything it held has moved or finished. */
+const DRAIN_POLL_MS = 10;
+
+// Die with the supervisor: no orphan may keep serving (or holding the port) without it.
+libc.prctl(PR_SET_PDEATHSIG, BigInt(SIGKILL), 0n, 0n, 0n);
+const supervisorPid = Number(process.env.LIVEFRAME_SUPERVISOR_PID);
+if (libc.getppid() !== supervisorPid) {
+  console.error(`liveframe generation: parent ${libc.getppid()} is not the supervisor (${supervisorPid}): exiting`);
+  process.exit(70);
+}
+
+let config: BootConfig | undefined;
+let loaded: LoadedApp | undefined;
+let server: HttpServer | undefined;
+let leaving = false;
+
+const supervisor = await Channel.open<SupervisorMessage, GenerationMessage>(
+  SUPERVISOR_CHANNEL,
+  supervisorMessageSchema,
+  "supervisor",
+  {
+    message: (m, fds) => void onSupervisor(m, fds),
+    close: (error) => {
+      // The supervisor is gone (or broke the protocol): a generation never outlives it.
+      if (error) console.error(`liveframe generation ${config?.generation ?? "?"}: ${error.message}`);
+      if (!leaving) process.exit(error ? 71 : 0);
+    },
+  },
+);
+
+function tell(m: GenerationMessage): void {
+  if (supervisor.isOpen) supervisor.send(m);
+}
+
+async function onSupervisor(m: SupervisorMessage, fds: number[]): Promise<void> {
+  switch (m.type) {
+    case "boot":
+      return boot(m.config);
+    case "listen": {
+      const s = mustHaveServer(fds);
+      for (const fd of fds) s.listen(fd);
+      tell({ type: "listening", count: fds.length });
+      return;
+    }
+    case "take":
+      return take(mustHaveServer(fds), fds);
+    case "give":
+      return give(mustHaveServer(fds), fds, m.to);
+    case "stop":
+      return stop(m.timeoutMs);
+  }
+}
+
+function mustHaveServer(fds: number[]): HttpServer {
+  if (server) return server;
+  for (const fd of fds) libc.close(fd);
+  throw new Error("supervisor sent work before boot");
+}
+
+async function boot(c: BootConfig): Promise<void> {
+  const started = performance.now();
+  config = c;
+  try {
+    loaded = await loadApp(c.entry);
+    const app = c.health ? withHealth(loaded.app) : loaded.app;
+    server = createServer(app, c.server as never);
+  } catch (err) {
+    tell({ type: "boot-failed", error: err instanceof Error && err.message.startsWith(c.entry) ? err.message : describeError(err) });
+    leaving = true;
+    setTimeout(() => process.exit(1), 50);
+    return;
+  }
+  tell({ type: "ready", pid: process.pid, bootMs: performance.now() - started });
+  setInterval(() => {
+    if (server) tell({ type: "counts", counts: server.counts });
+  }, COUNTS_INTERVAL_MS).unref();
+}
+
+/** New side: adopt every connection the old generation sends until it says done. */
+async function take(s: HttpServer, fds: number[]): Promise<void> {
+  let adopted = 0;
+  const peer = await Channel.open<PeerMessage, PeerMessage>(
+    channelEndsSchema.parse({ stream: fds[0], fds: fds[1] }),
+    peerMessageSchema,
+    "old generation",
+    {
+      message: (m, got) => {
+        if (m.type === "connections") {
+          const failed = adoptBatch(s, m, got);
+          const n = got.length - failed.length;
+          adopted += n;
+          noteAdopted(n);
+          peer.send({ type: "adopted", batch: m.batch, failed });
+        } else if (m.type === "done") {
+          tell({ type: "taken", connectionsAdopted: adopted });
+          peer.close();
+        } else {
+          for (const fd of got) libc.close(fd);
+        }
+      },
+      close: (error) => {
+        if (error) console.error(`liveframe generation ${config?.generation}: ${error.message}`);
+      },
+    },
+  );
+}
+
+/** Old side: stop accepting, move every connection at a request boundary, drain, exit. */
+async function give(s: HttpServer, fds: number[], to: number): Promise<void> {
+  const drainTimeoutMs = config?.drainTimeoutMs ?? 30_000;
+  let peerGone = false;
+  const sender = new ConnectionSender((m, f) => peer.send(m, f));
+  const peer = await Channel.open<PeerMessage, PeerMessage>(
+    channelEndsSchema.parse({ stream: fds[0], fds: fds[1] }),
+    peerMessageSchema,
+    `generation ${to}`,
+    {
+      message: (m, got) => {
+        for (const fd of got) libc.close(fd);
+        if (m.type === "adopted") sender.onAdopted(m.batch, m.failed);
+      },
+      close: (error) => {
+        peerGone = true;
+        if (error) console.error(`liveframe generation ${config?.generation}: ${error.message}`);
+        sender.abandon();
+      },
+    },
+  );
+  const requestsDrained = s.counts.busy;
+  s.stopAccepting();
+  s.release((c) => sender.add(c));
+  let closedBusy = 0;
+  const deadline = performance.now() + drainTimeoutMs;
+  while (!(sender.settled && s.counts.open === 0) && !peerGone) {
+    if (closedBusy === 0 && performance.now() > deadline && s.counts.busy > 0) {
+      closedBusy = s.counts.busy;
+      console.error(`liveframe generation ${config?.generation}: drain timeout (${drainTimeoutMs} ms): closing ${closedBusy} busy connections`);
+      s.closeBusy();
+    }
+    await Bun.sleep(DRAIN_POLL_MS);
+  }
+  if (peerGone) {
+    // Nobody to hand to: finish what we hold here, then leave.
+    await s.stop({ graceful: true, timeoutMs: Math.max(0, deadline - performance.now()) });
+  } else {
+    peer.send({ type: "done", connectionsMoved: sender.moved });
+  }
+  tell({ type: "given", connectionsMoved: sender.moved, requestsDrained, closedBusy, failed: sender.failed });
+  await leave();
+}
+
+async function stop(timeoutMs: number): Promise<void> {
+  if (server) await server.stop({ graceful: true, timeoutMs });
+  tell({ type: "stopped" });
+  await leave();
+}
+
+/** Last steps of every graceful exit: the app's stop hook, state to disk, exit. */
+async function leave(): Promise<void> {
+  leaving = true;
+  try {
+    await loaded?.stop?.();
+  } catch (err) {
+    console.error(`liveframe generation ${config?.generation}: stop hook failed: ${describeError(err)}`);
+  }
+  await syncStates();
+  // Let the last frames reach the kernel before the process goes.
+  await Bun.sleep(5);
+  process.exit(0);
+}
+
+/** State is optional: sync it if the state layer is present (it is built beside this one). */
+async function syncStates(): Promise<void> {
+  const path = new URL("../state/index.ts", import.meta.url).href;
+  let mod: { syncAllStates?: () => unknown };
+  try {
+    mod = (await import(path)) as typeof mod;
+  } catch {
+    return;
+  }
+  try {
+    await mod.syncAllStates?.();
+  } catch (err) {
+    console.error(`liveframe generation ${config?.generation}: syncing state failed: ${describeError(err)}`);
+  }
+}

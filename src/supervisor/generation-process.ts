@@ -1,0 +1,217 @@
+// One generation as the supervisor sees it: a child process, its channel, what it said last.
+import type { Subprocess } from "bun";
+import { close } from "../../ffi/index.ts";
+import {
+  Channel,
+  channelPair,
+  generationMessageSchema,
+  type ChannelEnds,
+  type ConnectionCounts,
+  type GenerationMessage,
+  type SupervisorMessage,
+  type BootConfig,
+} from "../handoff/index.ts";
+
+const GENERATION_MAIN = new URL("../generation/main.ts", import.meta.url).pathname;
+/** Enough of a failed generation's stderr to show its error, not a whole log. */
+const STDERR_TAIL_BYTES = 4096;
+
+type MessageType = GenerationMessage["type"];
+type MessageOf<T extends MessageType> = Extract<GenerationMessage, { type: T }>;
+
+interface Waiter {
+  type: MessageType;
+  resolve(m: GenerationMessage): void;
+  reject(e: Error): void;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+}
+
+export class GenerationProcess {
+  readonly pid: number;
+  counts: ConnectionCounts = { open: 0, idle: 0, busy: 0, released: 0 };
+  /** Set once it exits; `exited` resolves then. */
+  exit: ExitInfo | null = null;
+  readonly exited: Promise<ExitInfo>;
+  readonly startedAt = performance.now();
+  /** The supervisor expects this exit (it asked the generation to give or stop, or killed it). */
+  expectingExit = false;
+  private channel: Channel<GenerationMessage, SupervisorMessage> | null = null;
+  private waiters: Waiter[] = [];
+  private stderrTail = "";
+  private bootError: string | null = null;
+
+  private constructor(
+    readonly number: number,
+    private readonly proc: Subprocess,
+    private readonly onUnexpectedMessage: (g: GenerationProcess, m: GenerationMessage) => void,
+  ) {
+    this.pid = proc.pid;
+    this.exited = proc.exited.then((): ExitInfo => {
+      const exit: ExitInfo = { code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) };
+      this.exit = exit;
+      this.failWaiters(new Error(this.describeExit()));
+      this.channel?.close();
+      return exit;
+    });
+  }
+
+  /** Spawns the generation process and sends it its boot config. */
+  static async spawn(o: {
+    config: BootConfig;
+    env: Record<string, string | undefined>;
+    onMessage: (g: GenerationProcess, m: GenerationMessage) => void;
+  }): Promise<GenerationProcess> {
+    const [ours, theirs] = channelPair();
+    let proc: Subprocess;
+    try {
+      proc = Bun.spawn([process.execPath, GENERATION_MAIN], {
+        // Bun places extra stdio entries at fd 3, 4 in the child (without close-on-exec).
+        stdio: ["ignore", "inherit", "pipe", theirs.stream, theirs.fds] as never,
+        env: {
+          ...o.env,
+          LIVEFRAME_GENERATION: String(o.config.generation),
+          LIVEFRAME_RUNTIME_DIR: o.config.runtimeDir,
+          LIVEFRAME_SUPERVISOR_PID: String(process.pid),
+        },
+      });
+    } catch (err) {
+      for (const fd of [ours.stream, ours.fds]) close(fd);
+      throw new Error(`cannot start generation ${o.config.generation}: ${(err as Error).message}`);
+    } finally {
+      close(theirs.stream);
+      close(theirs.fds);
+    }
+    const g = new GenerationProcess(o.config.generation, proc, o.onMessage);
+    void g.forwardStderr(proc.stderr as ReadableStream<Uint8Array>);
+    await g.connect(ours);
+    g.send({ type: "boot", config: o.config });
+    return g;
+  }
+
+  get alive(): boolean {
+    return this.exit === null;
+  }
+
+  /** Sends a message (with fds, which stay ours to close). False if the channel is gone. */
+  send(m: SupervisorMessage, fds: readonly number[] = []): boolean {
+    if (!this.channel?.isOpen) return false;
+    try {
+      this.channel.send(m, fds);
+      return true;
+    } catch (err) {
+      console.error(`liveframe: sending ${m.type} to generation ${this.number} failed: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  /**
+   * Resolves with the next message of `type`. Rejects with the cause if the generation fails
+   * to boot, exits, or says nothing within `timeoutMs` (`what` names the wait in the error).
+   */
+  waitFor<T extends MessageType>(type: T, timeoutMs: number, what: string): Promise<MessageOf<T>> {
+    if (this.exit) return Promise.reject(new Error(this.describeExit()));
+    if (this.bootError) return Promise.reject(new Error(this.bootError));
+    return new Promise<MessageOf<T>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`generation ${this.number} (pid ${this.pid}) was not ${what} within ${fmtSeconds(timeoutMs)}`));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        type,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m as MessageOf<T>);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** SIGKILL: for a generation that failed or lingers past its bound. */
+  kill(): void {
+    this.expectingExit = true;
+    if (this.alive) this.proc.kill(9);
+  }
+
+  describeExit(): string {
+    const e = this.exit;
+    const how = !e ? "is running" : e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+    const tail = this.stderrTail.trim();
+    return `generation ${this.number} (pid ${this.pid}) ${how}${tail && !this.bootError ? `; its last error output:\n${indent(tail)}` : ""}`;
+  }
+
+  private async connect(ends: ChannelEnds): Promise<void> {
+    this.channel = await Channel.open<GenerationMessage, SupervisorMessage>(
+      ends,
+      generationMessageSchema,
+      `generation ${this.number} (pid ${this.pid})`,
+      {
+        message: (m, fds) => {
+          for (const fd of fds) close(fd); // generations never send fds to the supervisor
+          this.onMessage(m);
+        },
+        close: (error) => {
+          if (error) {
+            console.error(`liveframe: ${error.message}; stopping generation ${this.number}`);
+            this.kill();
+          }
+        },
+      },
+    );
+  }
+
+  private onMessage(m: GenerationMessage): void {
+    if (m.type === "counts") {
+      this.counts = m.counts;
+      return;
+    }
+    if (m.type === "boot-failed") {
+      this.bootError = m.error;
+      this.failWaiters(new Error(m.error));
+      return;
+    }
+    const i = this.waiters.findIndex((w) => w.type === m.type);
+    if (i >= 0) {
+      const [w] = this.waiters.splice(i, 1);
+      w!.resolve(m);
+      return;
+    }
+    this.onUnexpectedMessage(this, m);
+  }
+
+  private failWaiters(e: Error): void {
+    for (const w of this.waiters.splice(0)) w.reject(e);
+  }
+
+  private async forwardStderr(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of stream) {
+        process.stderr.write(chunk);
+        this.stderrTail = (this.stderrTail + dec.decode(chunk, { stream: true })).slice(-STDERR_TAIL_BYTES);
+      }
+    } catch {
+      // the generation is gone
+    }
+  }
+}
+
+export function fmtSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => `    ${l}`)
+    .join("\n");
+}

@@ -1,0 +1,115 @@
+// The supervisor's public contract (the CLI builds on it). Extensions beyond the team
+// contract are marked "extension".
+import { z } from "zod";
+import type { ListenerInfo } from "../handoff/index.ts";
+
+/** Long enough for slow uploads and downloads to finish, short enough that a deploy never hangs. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+/** An app's start hook may warm caches or open pools. */
+export const DEFAULT_READY_TIMEOUT_MS = 60_000;
+
+export const supervisorOptionsSchema = z.object({
+  entry: z.string().min(1, "expected the absolute path of the app module").refine((p) => p.startsWith("/"), {
+    message: "expected an absolute path for the app module",
+  }),
+  port: z.number().int().min(0).max(65535),
+  hostname: z.string().min(1),
+  backlog: z.number().int().min(1).max(65535),
+  runtimeDir: z.string().refine((p) => p.startsWith("/"), { message: "expected an absolute runtime dir" }),
+  drainTimeoutMs: z.number().positive(),
+  readyTimeoutMs: z.number().positive(),
+  server: z.record(z.string(), z.unknown()),
+  listenFds: z.array(z.number().int().nonnegative()).min(1).optional(),
+  health: z.boolean().optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  onEvent: z.unknown().optional(),
+  handleSignals: z.boolean().optional(),
+});
+
+export type SupervisorEventType =
+  | "ready"
+  | "reloading"
+  | "reloaded"
+  | "reload-failed"
+  | "generation-exited"
+  | "restarting"
+  | "stopping"
+  | "stopped";
+
+/**
+ * ready {generation, pid}; reloading {from, reason}; reloaded / reload-failed {outcome};
+ * generation-exited {generation, pid, code, signal, expected}; restarting {generation,
+ * delayMs, reason, attempt}; stopping {}; stopped {code}.
+ */
+export interface SupervisorEvent {
+  type: SupervisorEventType;
+  [detail: string]: unknown;
+}
+
+export interface SupervisorOptions {
+  /** Absolute path of the app module (default-exports {fetch}); optional exports `start` (async warm-up) and `stop`. */
+  entry: string;
+  port: number;
+  hostname: string;
+  backlog: number;
+  /** Absolute; control socket at `${runtimeDir}/control.sock`. */
+  runtimeDir: string;
+  drainTimeoutMs: number;
+  readyTimeoutMs: number;
+  /** Engine limits passed to every generation (src/http ServerOptions). */
+  server: Record<string, unknown>;
+  /** Adopt these listening fds (systemd LISTEN_FDS) instead of binding. */
+  listenFds?: number[];
+  /** Generations answer GET /__liveframe/health. */
+  health?: boolean;
+  env?: Record<string, string>;
+  onEvent?(e: SupervisorEvent): void;
+  /** Extension: map SIGHUP to reload and SIGTERM/SIGINT to stop (default true). */
+  handleSignals?: boolean;
+}
+
+export interface ReloadOutcome {
+  ok: boolean;
+  from: number;
+  to?: number;
+  pid?: number;
+  /** Trigger → new generation booted (app imported, start hook done). */
+  readyMs?: number;
+  /** Extension: trigger → new generation accepting on the listeners. */
+  servingMs?: number;
+  totalMs: number;
+  connectionsMoved: number;
+  requestsDrained: number;
+  /** Extension: busy connections cut at the drain timeout. */
+  closedBusy?: number;
+  error?: string;
+  /** Extension: why the reload happened (control socket, SIGHUP, a caller's reason). */
+  reason?: string;
+  /** Extension: ISO time the reload started. */
+  at?: string;
+}
+
+export interface StatusReport {
+  supervisorPid: number;
+  generation: number;
+  generationPid: number;
+  uptimeMs: number;
+  listeners: ListenerInfo[];
+  connections: number;
+  /** Recent reloads, newest last. */
+  reloads: ReloadOutcome[];
+  /** Extension: crash restarts since start. */
+  restarts: number;
+  /** Extension. */
+  runtimeDir: string;
+}
+
+export interface Supervisor {
+  /** One at a time: a reload requested while another runs is refused (ok: false, error says why). */
+  reload(o?: { timeoutMs?: number; reason?: string }): Promise<ReloadOutcome>;
+  status(): StatusReport;
+  /** Graceful: stop accepting, finish in-flight requests (bounded by drainTimeoutMs), exit. */
+  stop(): Promise<void>;
+  /** Resolves with the exit code once the supervisor has stopped. */
+  readonly exited: Promise<number>;
+}

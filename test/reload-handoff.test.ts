@@ -1,0 +1,139 @@
+// Reloads through the real CLI with real clients: keep-alive connections move between
+// generations and are never closed; a request in flight finishes in the old generation and
+// its connection moves afterwards, bytes already read included.
+import { afterEach, expect, test } from "bun:test";
+import { oneShot, RawClient, servedBy, startServer, type Server } from "./fixtures/harness.ts";
+
+let server: Server | null = null;
+const clients: RawClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await server?.cleanup();
+  server = null;
+});
+
+async function open(port: number, n: number): Promise<RawClient[]> {
+  const out = await Promise.all(Array.from({ length: n }, () => RawClient.open(port)));
+  clients.push(...out);
+  return out;
+}
+
+test("32 keep-alive connections held across 8 reloads are never closed and each is served by all 9 generations", async () => {
+  server = await startServer();
+  const conns = await open(server.port, 32);
+  const seen = conns.map(() => new Set<number>());
+  for (let round = 0; round <= 8; round++) {
+    const replies = await Promise.all(conns.map((c, i) => c.get(`/round-${round}-conn-${i}`)));
+    replies.forEach((r, i) => {
+      expect(r.status).toBe(200);
+      expect(r.body.endsWith(`/round-${round}-conn-${i}`)).toBe(true);
+      seen[i]!.add(servedBy(r.body).generation);
+    });
+    if (round < 8) {
+      const r = await server.reload();
+      expect(r.stderr + r.stdout).toContain(`generation ${round + 1} → ${round + 2}`);
+      expect(r.stdout).toContain("32 connections handed over");
+      expect(r.code).toBe(0);
+    }
+  }
+  for (const [i, c] of conns.entries()) {
+    expect({ conn: i, closed: c.closed, error: c.error }).toEqual({ conn: i, closed: false, error: null });
+    expect([...seen[i]!].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  }
+  const status = await server.status();
+  expect(status.supervisorPid).toBe(server.supervisorPid);
+  expect(status.generation).toBe(9);
+});
+
+test("a POST whose body straddles a reload completes in the old generation; its connection then moves", async () => {
+  server = await startServer();
+  const [c] = await open(server.port, 1);
+  expect(servedBy((await c!.get("/before")).body).generation).toBe(1);
+  const body = "x".repeat(20_000);
+  // Head and half the body now; the rest once the new generation serves.
+  const posted = c!.send(`POST /upload HTTP/1.1\r\nhost: test\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, 10_000)}`)[0]!;
+  await Bun.sleep(100);
+  const reloading = server.reload();
+  let fresh = 0;
+  for (let i = 0; i < 400 && fresh !== 2; i++) {
+    const r = await oneShot(server.port, "/probe");
+    if ("body" in r) fresh = servedBy(r.body).generation;
+    if (fresh !== 2) await Bun.sleep(25);
+  }
+  expect(fresh).toBe(2);
+  c!.socket.write(body.slice(10_000));
+  const reply = await posted;
+  expect(reply.status).toBe(200);
+  expect(reply.body).toMatch(/^1 \d+ posted 20000$/);
+  const r = await reloading;
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("1 connection handed over");
+  expect(r.stdout).toContain("1 request drained");
+  const after = await c!.get("/after");
+  expect(servedBy(after.body).generation).toBe(2);
+  expect(c!.closed).toBe(false);
+});
+
+test("pipelined requests across a reload: the busy one finishes in the old generation, the queued ones are answered by the new one", async () => {
+  server = await startServer();
+  const [c] = await open(server.port, 1);
+  expect(servedBy((await c!.get("/warm")).body).generation).toBe(1);
+  const req = (path: string) => `GET ${path} HTTP/1.1\r\nhost: test\r\n\r\n`;
+  // One write: a slow request, then two more that the old generation reads but must not answer.
+  const replies = c!.send(req("/slow?ms=1500") + req("/second") + req("/third"), 3);
+  await Bun.sleep(200);
+  const r = await server.reload();
+  expect(r.code).toBe(0);
+  const [first, second, third] = await Promise.all(replies);
+  expect(first!.body).toMatch(/^1 \d+ slow$/);
+  expect(second!.body.endsWith("/second")).toBe(true);
+  expect(third!.body.endsWith("/third")).toBe(true);
+  expect(servedBy(third!.body).generation).toBe(2);
+  expect(servedBy((await c!.get("/after")).body).generation).toBe(2);
+  expect(c!.closed).toBe(false);
+});
+
+test("reloads under concurrent keep-alive and connection-per-request load: 0 failed, 0 reset, 0 closed", async () => {
+  server = await startServer();
+  const port = server.port;
+  const conns = await open(port, 16);
+  let running = true;
+  const tally = { ok: 0, non200: 0, failed: 0, oneShotOk: 0, oneShotFailed: [] as string[] };
+  const keepAlive = conns.map(async (c) => {
+    while (running) {
+      try {
+        const r = await c.get("/ka");
+        if (r.status === 200) tally.ok++;
+        else tally.non200++;
+      } catch {
+        tally.failed++;
+        return;
+      }
+    }
+  });
+  const perRequest = Array.from({ length: 4 }, async () => {
+    while (running) {
+      const r = await oneShot(port, "/once");
+      if ("body" in r && r.status === 200) tally.oneShotOk++;
+      else tally.oneShotFailed.push("error" in r ? r.error : `status ${r.status}`);
+    }
+  });
+  const outcomes: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await Bun.sleep(150);
+    outcomes.push((await server.reload()).code);
+  }
+  await Bun.sleep(150);
+  running = false;
+  await Promise.all([...keepAlive, ...perRequest]);
+  expect(outcomes).toEqual([0, 0, 0, 0, 0]);
+  expect({ non200: tally.non200, failed: tally.failed, oneShotFailed: tally.oneShotFailed }).toEqual({
+    non200: 0,
+    failed: 0,
+    oneShotFailed: [],
+  });
+  expect(conns.filter((c) => c.closed || c.error).length).toBe(0);
+  expect(tally.ok).toBeGreaterThan(50);
+  expect(tally.oneShotOk).toBeGreaterThan(10);
+  expect((await server.status()).generation).toBe(6);
+});
