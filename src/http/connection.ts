@@ -59,6 +59,8 @@ export class Connection {
   private peerEnded = false;
   /** True while process() is on the stack: a synchronous response lets its loop continue. */
   private processing = false;
+  /** A handoff of this connection failed and it was kept: release() passes it on only once. */
+  kept = false;
   deadline = 0;
   private deadlineKind = Deadline.None;
   private requestDeadline = 0;
@@ -133,7 +135,7 @@ export class Connection {
     try {
       for (;;) {
         if (this.state === State.Head) {
-          if (this.server.releasing !== null && this.out.length === 0) {
+          if (this.server.releasing !== null && !this.kept && this.out.length === 0) {
             this.server.releaseIdle(this);
             return;
           }
@@ -530,9 +532,10 @@ export class Connection {
     this.socket.pause();
   }
 
-  /** Handing over failed: serve it here again. */
+  /** Handing over failed: serve it here again (and never offer it again). */
   resumeAfterRelease(): void {
     if (this.state !== State.Released) return;
+    this.kept = true;
     this.state = State.Head;
     this.readPaused = false;
     this.socket.resume();

@@ -126,7 +126,7 @@ export class ServerCore implements HttpServer {
   release(onReleasable: (c: ReleasedConnection) => void): void {
     if (typeof onReleasable !== "function") throw new TypeError("liveframe: release(onReleasable) needs a callback");
     this.releasing = onReleasable;
-    for (const c of [...this.conns]) if (c.isIdle) this.releaseIdle(c);
+    for (const c of [...this.conns]) if (c.isIdle && !c.kept) this.releaseIdle(c);
   }
 
   /** A connection idle at a request boundary while releasing: pause it and pass it on. */
