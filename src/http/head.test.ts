@@ -128,6 +128,7 @@ describe("incomplete heads", () => {
   test("a partial head within limits waits", () => expect(check("GET /abc HTTP/1.1\r\nHo")).toBe(0));
   test("an endless request line is 414", () => expect(check(`GET /${"a".repeat(400)}`)).toBe(414));
   test("endless header bytes are 431", () => expect(check(`GET / HTTP/1.1\r\nX: ${"a".repeat(5000)}`)).toBe(431));
+  test("bare LF line endings are refused at once", () => expect(check("GET / HTTP/1.1\nHost: a\n\n")).toBe(400));
   test("garbage first byte is refused at once", () => expect(check("\x16\x03\x01\x02")).toBe(400));
   test("findHeadEnd resumes a scan", () => {
     const b = Buffer.from("GET / HTTP/1.1\r\nHost: a\r\n\r\nrest");

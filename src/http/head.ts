@@ -74,6 +74,10 @@ export function checkIncompleteHead(buf: Buffer, start: number, end: number, lim
   // Bytes that can never start a valid request line: refuse now instead of waiting for the limit.
   const first = buf[start]!;
   if (!TCHAR[first] && !(first === CR && len < 2)) throw new HttpError(400, "malformed request line");
+  // A bare LF can never become the CRLFCRLF we wait for: refuse now, not at the timeout.
+  for (let i = buf.indexOf(LF, start); i >= 0 && i < end; i = buf.indexOf(LF, i + 1)) {
+    if (i === start || buf[i - 1] !== CR) throw new HttpError(400, "bare LF in request head");
+  }
 }
 
 /** Parses buf[start, end) where end is just past the CRLFCRLF. Throws HttpError when invalid. */
