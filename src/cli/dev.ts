@@ -99,19 +99,30 @@ export const devCommand: Command = {
   async run(args, ctx) {
     const plan = await planServe(args, ctx, "dev");
     const root = dirname(plan.entry);
-    let reloader: DevReloader | undefined;
-    const running = await runSupervisor(plan, ctx, {
-      logs: (e) => !(reloader?.reloading && (e.type === "reloading" || e.type === "reloaded" || e.type === "reload-failed")),
-    });
     const c = ctx.color;
-    reloader = new DevReloader(running.supervisor, ctx, root, plan.options.readyTimeoutMs);
-    const r = reloader;
+    let reloader: DevReloader | undefined;
+    // Watch before generation 1 starts: a save during its boot must not be missed. Such a save
+    // may or may not be in generation 1, so it causes one reload once the server is up.
+    let savedDuringBoot: string[] = [];
     const watcher = watchTree({
       root,
       ignore: [plan.options.runtimeDir],
-      onChange: (files) => r.request(files),
+      onChange: (files) => (reloader ? reloader.request(files) : savedDuringBoot.push(...files)),
       onError: (e) => ctx.err(c.yellow(`liveframe: watching ${root} failed: ${e.message}; r + Enter still reloads`)),
     });
+    let running: Awaited<ReturnType<typeof runSupervisor>>;
+    try {
+      running = await runSupervisor(plan, ctx, {
+        logs: (e) => !(reloader?.reloading && (e.type === "reloading" || e.type === "reloaded" || e.type === "reload-failed")),
+      });
+    } catch (e) {
+      watcher.close();
+      throw e;
+    }
+    const r = new DevReloader(running.supervisor, ctx, root, plan.options.readyTimeoutMs);
+    reloader = r;
+    if (savedDuringBoot.length) r.request(savedDuringBoot);
+    savedDuringBoot = [];
     ctx.out(
       c.dim(
         `${plan.demo ? "serving the demo app (no app in this directory; try liveframe init). " : ""}` +

@@ -31,6 +31,7 @@ export function describeEvent(e: SupervisorEvent, c: Palette): string | undefine
     case "reload-failed":
       return c.red(outcome ? describeReload(outcome) : `reload failed: ${String(e.error ?? "unknown error")}`);
     case "generation-exited":
+      if (e.expected === true) return undefined; // an old generation leaving after a reload, or a stop
       return c.yellow(`generation ${String(e.generation ?? "?")} (pid ${String(e.pid ?? "?")}) exited${e.code !== undefined ? ` with code ${String(e.code)}` : ""}${e.signal ? ` by ${String(e.signal)}` : ""}`);
     case "restarting":
       return c.yellow(`restarting the app${e.delayMs !== undefined ? ` in ${ms(e.delayMs)}` : ""}${e.reason ? `: ${String(e.reason)}` : ""}`);

@@ -100,7 +100,8 @@ export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: Run
     });
   } catch (e) {
     notifier?.close();
-    const shown = relative(ctx.cwd, plan.entry) || plan.entry;
+    const rel = relative(ctx.cwd, plan.entry);
+    const shown = rel && !rel.startsWith("..") ? rel : plan.entry;
     throw new CliError(`could not start ${shown}: ${(e as Error).message}`, ExitCode.failed);
   }
   const status = supervisor.status();

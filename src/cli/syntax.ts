@@ -36,7 +36,10 @@ export function checkSyntax(file: string): SyntaxProblem | undefined {
     new Bun.Transpiler({ loader }).transformSync(code);
     return undefined;
   } catch (e) {
-    const err = e as { message?: string; position?: { line?: number; column?: number; lineText?: string } | null };
+    // Several problems arrive as an AggregateError ("Parse error"); the first is the one to fix.
+    type BuildMessage = { message?: string; position?: { line?: number; column?: number; lineText?: string } | null };
+    const errors = (e as { errors?: BuildMessage[] }).errors;
+    const err: BuildMessage = errors?.[0] ?? (e as BuildMessage);
     return {
       file,
       line: err.position?.line ?? 0,

@@ -10,6 +10,12 @@ export const WATCH_DEBOUNCE_MS = 60;
 /** Directory names never watched: dependencies, VCS data, build output and caches. */
 export const IGNORED_DIRS = new Set(["node_modules", ".git", ".hg", ".svn", ".liveframe", "dist", "build", "coverage", ".cache"]);
 
+/**
+ * Files an app or its tools write while running (logs, pid files, sockets, state): reloading on
+ * them would loop, since the new generation writes them again.
+ */
+export const IGNORED_EXTENSIONS = [".log", ".pid", ".sock", ".bin", ".lock", ".lockb"];
+
 /** Editor scratch files: vim's swap and 4913 probe, emacs locks and backups, JetBrains' ___jb_ files. */
 export function isScratchFile(name: string): boolean {
   return (
@@ -39,8 +45,11 @@ export interface TreeWatcher {
 /** True when `rel` (relative to the root) should not cause a reload. */
 export function ignored(rel: string, root: string, ignore: readonly string[]): boolean {
   const parts = rel.split(sep);
-  if (parts.some((p) => IGNORED_DIRS.has(p))) return true;
-  if (isScratchFile(parts[parts.length - 1] ?? "")) return true;
+  const name = parts[parts.length - 1] ?? "";
+  // Hidden directories (.git, .idea, .vscode, …) never hold app code; hidden files (.env) may.
+  if (parts.slice(0, -1).some((p) => IGNORED_DIRS.has(p) || p.startsWith("."))) return true;
+  if (IGNORED_DIRS.has(name)) return true;
+  if (isScratchFile(name) || IGNORED_EXTENSIONS.some((ext) => name.endsWith(ext))) return true;
   const abs = join(root, rel);
   return ignore.some((dir) => abs === dir || abs.startsWith(dir + sep));
 }
