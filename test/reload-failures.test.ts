@@ -1,0 +1,119 @@
+// Failed deploys and crashes: a new generation that cannot boot is killed and the reload
+// names the cause while the old generation keeps answering; a killed generation is replaced
+// while the supervisor's listener keeps queueing connections.
+import { afterEach, expect, test } from "bun:test";
+import { BAD_APPS } from "./fixtures/bad-apps.ts";
+import { alive, APP_SOURCE, childPids, oneShot, RawClient, run, servedBy, startServer, type Server } from "./fixtures/harness.ts";
+
+let server: Server | null = null;
+const clients: RawClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await server?.cleanup();
+  server = null;
+});
+
+test("failed deploys (throw, syntax error, exit, not an app, never ready with --timeout 3) exit non-zero naming the cause; the old generation answers throughout; a good deploy then works", async () => {
+  server = await startServer();
+  const c = await RawClient.open(server.port);
+  clients.push(c);
+  const gen1 = servedBy((await c.get("/start")).body);
+  const cases: [keyof typeof BAD_APPS, RegExp, number][] = [
+    ["throws", /database unreachable at import[\s\S]*app\.ts:2/, 30],
+    ["syntax", /syntax error[\s\S]*app\.ts:3:\d+/, 30],
+    ["exits", /exited with code 3[\s\S]*config missing/, 30],
+    ["notAnApp", /does not default-export an app/, 30],
+    ["neverReady", /not ready within 3 s/, 3],
+  ];
+  for (const [kind, cause, timeoutS] of cases) {
+    server.writeApp(BAD_APPS[kind]);
+    const r = await server.reload(timeoutS);
+    expect({ kind, code: r.code }).toEqual({ kind, code: 1 });
+    expect(r.stdout + r.stderr).toMatch(cause);
+    // The old generation never noticed: same connection, same generation, and new connections too.
+    const again = servedBy((await c.get(`/after-${kind}`)).body);
+    expect(again).toEqual(gen1);
+    const fresh = await oneShot(server.port, "/fresh");
+    expect("body" in fresh && servedBy(fresh.body)).toEqual(gen1);
+  }
+  expect(c.closed).toBe(false);
+  // Failed generations are gone: the supervisor's only child is generation 1.
+  expect(childPids(server.supervisorPid)).toEqual([gen1.pid]);
+  server.writeApp(APP_SOURCE);
+  const ok = await server.reload();
+  expect(ok.code).toBe(0);
+  expect(ok.stdout).toContain("generation 1 → 2");
+  expect(servedBy((await c.get("/fixed")).body).generation).toBe(2);
+  const status = await server.status();
+  expect(status.generation).toBe(2);
+  expect(status.reloads.length).toBe(6);
+});
+
+test("kill -9 of the serving generation under a stream of new connections: none refused, a new generation serves within 5 s", async () => {
+  server = await startServer();
+  const port = server.port;
+  const before = await server.status();
+  let running = true;
+  const results: string[] = [];
+  const loops = Array.from({ length: 4 }, async () => {
+    while (running) {
+      const r = await oneShot(port, "/stream");
+      results.push("body" in r ? (r.status === 200 ? `ok ${servedBy(r.body).generation}` : `status ${r.status}`) : r.error);
+    }
+  });
+  await Bun.sleep(300);
+  const killedAt = performance.now();
+  process.kill(before.generationPid, "SIGKILL");
+  let servedByNew = 0;
+  while (performance.now() - killedAt < 5000 && servedByNew === 0) {
+    servedByNew = results.filter((r) => r === "ok 2").length;
+    await Bun.sleep(20);
+  }
+  const recoveredMs = performance.now() - killedAt;
+  await Bun.sleep(300);
+  running = false;
+  await Promise.all(loops);
+  expect(servedByNew).toBeGreaterThan(0);
+  expect(recoveredMs).toBeLessThan(5000);
+  expect(results.filter((r) => r === "ECONNREFUSED")).toEqual([]);
+  // Only requests the dead process had already accepted can fail (reset): bounded by the 4 loops.
+  expect(results.filter((r) => !r.startsWith("ok")).length).toBeLessThanOrEqual(4);
+  const after = await server.status();
+  expect(after.supervisorPid).toBe(before.supervisorPid);
+  expect(after.generation).toBe(2);
+  expect(server.log()).toMatch(/exited by SIGKILL|killed by SIGKILL|SIGKILL/);
+});
+
+test("a supervisor killed with -9 takes its generations with it; a second supervisor on a live runtime dir is refused, on a stale one it starts", async () => {
+  server = await startServer();
+  const { runtimeDir, port } = server;
+  const gen = (await server.status()).generationPid;
+  // Same runtime dir while the first runs: refused, clearly.
+  const refused = await run(["start", server.entry, "--port", "0", "--host", "127.0.0.1", "--runtime-dir", runtimeDir], server.dir);
+  expect(refused.code).not.toBe(0);
+  expect(refused.stdout + refused.stderr).toContain("another liveframe supervisor is already running");
+  expect("body" in (await oneShot(port))).toBe(true);
+  // kill -9 the supervisor: its generation dies too (PR_SET_PDEATHSIG), nothing holds the port.
+  process.kill(server.supervisorPid, "SIGKILL");
+  for (let i = 0; i < 100 && alive(gen); i++) await Bun.sleep(20);
+  expect(alive(gen)).toBe(false);
+  expect(await oneShot(port)).toEqual({ error: "ECONNREFUSED" });
+  // The stale control socket does not block the next supervisor.
+  const restarted = Bun.spawn(
+    [process.execPath, new URL("../bin/liveframe.ts", import.meta.url).pathname, "start", server.entry, "--port", "0", "--host", "127.0.0.1", "--runtime-dir", runtimeDir],
+    { cwd: server.dir, stdout: "pipe", stderr: "pipe" },
+  );
+  try {
+    let out = "";
+    const reader = (restarted.stdout as ReadableStream<Uint8Array>).getReader();
+    while (!out.includes("listening on")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    expect(out).toContain("listening on");
+  } finally {
+    restarted.kill("SIGTERM");
+    await restarted.exited;
+  }
+});
