@@ -9,7 +9,7 @@ const BIN = new URL("../bin/liveframe.ts", import.meta.url).pathname;
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+}, 30_000);
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "lf-cli-"));
   dirs.push(d);
@@ -37,7 +37,7 @@ test("--help lists every command and the exit codes; each command has its own --
   expect(start.stdout).toContain("--runtime-dir DIR");
   const help = await run(["help", "reload"]);
   expect(help.stdout).toContain("--timeout S");
-});
+}, 30_000);
 
 test("--version prints the package version", async () => {
   const pkg = (await Bun.file(new URL("../package.json", import.meta.url)).json()) as { version: string };
@@ -46,7 +46,7 @@ test("--version prints the package version", async () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toStartWith(`liveframe ${pkg.version} (bun `);
   }
-});
+}, 30_000);
 
 test("an unknown command or flag exits 2 naming the closest valid one", async () => {
   const cmd = await run(["strat"]);
@@ -61,7 +61,7 @@ test("an unknown command or flag exits 2 naming the closest valid one", async ()
   const value = await run(["start", "--port", "http"]);
   expect(value.code).toBe(2);
   expect(value.stderr).toContain('--port "http": expected a port number from 0 to 65535');
-});
+}, 30_000);
 
 test("colours only when forced or on a terminal; NO_COLOR and --no-color win", async () => {
   const piped = await run(["strat"]);
@@ -72,7 +72,7 @@ test("colours only when forced or on a terminal; NO_COLOR and --no-color win", a
   expect(noColor.stderr).not.toContain("\x1b[");
   const flag = await run(["--no-color", "strat"], { env: { FORCE_COLOR: "1" } });
   expect(flag.stderr).not.toContain("\x1b[");
-});
+}, 30_000);
 
 test("reload, status and stop with no server on the runtime dir exit 3 and say how to start one", async () => {
   const cwd = tempDir();
@@ -82,7 +82,7 @@ test("reload, status and stop with no server on the runtime dir exit 3 and say h
     expect(r.stderr).toContain(`no liveframe server is running on ${join(cwd, "nothing-here")}`);
     expect(r.stderr).toContain("liveframe start");
   }
-});
+}, 30_000);
 
 test("start with no app exits 2; a missing entry and a bad config name the file", async () => {
   const cwd = tempDir();
@@ -96,10 +96,10 @@ test("start with no app exits 2; a missing entry and a bad config name the file"
   const bad = await run(["start", "--runtime-dir", join(cwd, "rt")], { cwd });
   expect(bad.code).toBe(2);
   expect(bad.stderr).toContain('liveframe.config.json: "port" is 99999: expected a port number from 0 to 65535');
-});
+}, 30_000);
 
 test("reload --timeout must be a positive number", async () => {
   const r = await run(["reload", "--timeout", "0"]);
   expect(r.code).toBe(2);
   expect(r.stderr).toContain("--timeout 0: expected a number of seconds greater than 0");
-});
+}, 30_000);

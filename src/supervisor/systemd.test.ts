@@ -85,9 +85,9 @@ test("sd_notify: an abstract NOTIFY_SOCKET (@name) works, and events map to the 
   const onEvent = notifyOnEvent(n, 99);
   onEvent({ type: "ready", generation: 1, pid: 10 });
   onEvent({ type: "reloading", from: 1 });
-  onEvent({ type: "reloaded", to: 2, pid: 11 });
+  onEvent({ type: "reloaded", outcome: { ok: true, from: 1, to: 2, pid: 11 } });
   onEvent({ type: "reloading", from: 2 });
-  onEvent({ type: "reload-failed", from: 2, error: "SyntaxError at app.ts:3" });
+  onEvent({ type: "reload-failed", outcome: { ok: false, from: 2, error: "SyntaxError at app.ts:3" } });
   onEvent({ type: "generation-exited", generation: 2 }); // no message
   onEvent({ type: "stopping" });
   const got = drain(sock);

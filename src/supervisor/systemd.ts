@@ -176,6 +176,8 @@ const num = (v: unknown): string => (typeof v === "number" ? String(v) : "?");
  */
 export function notifyOnEvent(notifier: SystemdNotifier, mainPid: number = process.pid): (e: NotifiableEvent) => void {
   return (e) => {
+    // reloaded / reload-failed carry their ReloadOutcome as `outcome`.
+    const o = (typeof e.outcome === "object" && e.outcome !== null ? e.outcome : e) as Record<string, unknown>;
     switch (e.type) {
       case "ready":
         notifier.ready(`serving: generation ${num(e.generation)} (pid ${num(e.pid)})`, mainPid);
@@ -184,11 +186,11 @@ export function notifyOnEvent(notifier: SystemdNotifier, mainPid: number = proce
         notifier.reloading(`reloading: generation ${num(e.from ?? e.generation)} → next`);
         break;
       case "reloaded":
-        notifier.ready(`serving: generation ${num(e.to ?? e.generation)} (pid ${num(e.pid)})`, mainPid);
+        notifier.ready(`serving: generation ${num(o.to ?? o.generation)} (pid ${num(o.pid)})`, mainPid);
         break;
       case "reload-failed":
         notifier.ready(
-          `serving: generation ${num(e.from ?? e.generation)}; last reload failed: ${String(e.error ?? "unknown error").slice(0, 200)}`,
+          `serving: generation ${num(o.from ?? o.generation)}; last reload failed: ${String(o.error ?? "unknown error").slice(0, 200)}`,
           mainPid,
         );
         break;
