@@ -9,7 +9,7 @@ const BIN = new URL("../bin/liveframe.ts", import.meta.url).pathname;
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-}, 30_000);
+});
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "lf-cli-"));
   dirs.push(d);
