@@ -2,3 +2,21 @@
 // Each layer adds its public names here.
 // reload layer
 export { generation, type GenerationInfo } from "./generation/info.ts";
+// state layer
+export {
+  defineState,
+  syncAllStates,
+  stateFile,
+  StateSchemaError,
+  RegionRefusedError,
+  type State,
+  type StateOptions,
+  type StateInfo,
+  type StateMethods,
+  type NumberView,
+  type BigIntView,
+  type ValueView,
+  type ArrayView,
+  type ObjectView,
+  type ViewOf,
+} from "./state/index.ts";

@@ -1,0 +1,270 @@
+// A StateRegion is one state file mapped MAP_SHARED (and mlocked) in this process: created
+// atomically when missing, refused when foreign, grown (never shrunk, never moved) when a
+// schema adds fields.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  getResourceLimit,
+  lockMemory,
+  mapShared,
+  RLIM_INFINITY,
+  RLIMIT_MEMLOCK,
+  syncMemory,
+  truncate,
+  type Mapping,
+} from "../../ffi/index.ts";
+import {
+  checkHeader,
+  D_DIRECTORY,
+  encodeDirectory,
+  FORMAT_VERSION,
+  HEADER_BYTES,
+  MAGIC,
+  parseDirectory,
+  RegionRefusedError,
+  W_DIR_LENGTH,
+  W_DIR_OFFSET,
+  W_HEADER_BYTES,
+  W_LAYOUT_VERSION,
+  W_SEQ,
+  W_SIZE,
+  W_VERSION,
+} from "./header.ts";
+import { Journal, recover, type Words } from "./journal.ts";
+import { align8, allocate, describe, type Entry, type Leaf } from "./layout.ts";
+import { RegionLock } from "./lock.ts";
+
+/**
+ * Address space reserved per region. The whole reservation is mapped once, so the file can
+ * grow underneath every process that has it mapped without anything moving; pages past
+ * the end of the file are never touched.
+ */
+export const MAX_REGION_BYTES = 256 * 1024 * 1024;
+/** Reader retries before it waits for the writer through the lock (and recovers a dead one). */
+const READ_SPINS = 200;
+
+export type LockMode = "try" | "require";
+
+let memlockWarned = false;
+
+export class StateRegion implements Words {
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  readonly i64: BigInt64Array;
+  readonly u64: BigUint64Array;
+  readonly f64: Float64Array;
+  readonly u8: Uint8Array;
+  readonly lock: RegionLock;
+  readonly journal: Journal;
+  /** True when mlock succeeded for the whole region as this process last saw it. */
+  locked = false;
+  private lockedBytes = 0;
+
+  private constructor(
+    readonly file: string,
+    readonly fd: number,
+    readonly mapping: Mapping,
+  ) {
+    const b = mapping.buffer;
+    this.i32 = new Int32Array(b);
+    this.u32 = new Uint32Array(b);
+    this.i64 = new BigInt64Array(b);
+    this.u64 = new BigUint64Array(b);
+    this.f64 = new Float64Array(b);
+    this.u8 = new Uint8Array(b);
+    this.journal = new Journal(this);
+    this.lock = new RegionLock(this.i32, mapping, file, () => recover(this, this.directory()));
+  }
+
+  /** Opens (creating it atomically if missing) and maps the region file. */
+  static open(file: string): StateRegion {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (!fs.existsSync(file)) createEmpty(file);
+    const fd = fs.openSync(file, "r+");
+    try {
+      const bytes = fs.fstatSync(fd).size;
+      const head = new Uint8Array(64);
+      fs.readSync(fd, head, 0, 64, 0);
+      checkHeader(file, head, bytes);
+      if (bytes > MAX_REGION_BYTES)
+        throw new RegionRefusedError(file, `it is ${bytes} bytes, more than the ${MAX_REGION_BYTES} a region may hold`);
+      return new StateRegion(file, fd, mapShared(fd, MAX_REGION_BYTES));
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  /** Bytes of the file in use by the region (header, fields, journals, directory). */
+  get size(): number {
+    return Atomics.load(this.u32, W_SIZE);
+  }
+
+  /** The layout directory as currently published. */
+  directory(): Entry[] {
+    const size = this.size;
+    const off = Atomics.load(this.u32, W_DIR_OFFSET);
+    const len = Atomics.load(this.u32, W_DIR_LENGTH);
+    if (off + len > size || off < HEADER_BYTES)
+      throw new RegionRefusedError(this.file, "its directory lies outside the region (corrupt)");
+    return parseDirectory(this.file, new TextDecoder().decode(this.u8.subarray(off, off + len)), size);
+  }
+
+  /**
+   * Finds (or appends) the entry of every leaf. A leaf already in the directory keeps its
+   * offset; a new one is appended at the end; a leaf whose type changed is an Error naming it.
+   */
+  adopt(leaves: readonly Leaf[]): Map<string, Entry> {
+    this.lock.acquire();
+    try {
+      const existing = this.directory();
+      const byPath = new Map(existing.map((e) => [e.path, e]));
+      const found = new Map<string, Entry>();
+      const missing: Leaf[] = [];
+      for (const leaf of leaves) {
+        const type = describe(leaf.field);
+        const e = byPath.get(leaf.path);
+        if (e) {
+          if (e.type !== type) throw changedType(this.file, leaf.path, e.type, type);
+          found.set(leaf.path, e);
+          continue;
+        }
+        // A leaf where the region has an object (or the other way round) changed type too.
+        for (const old of existing) {
+          if (old.path.startsWith(`${leaf.path}.`)) throw changedType(this.file, leaf.path, "object", type);
+          if (leaf.path.startsWith(`${old.path}.`)) throw changedType(this.file, old.path, old.type, "object");
+        }
+        missing.push(leaf);
+      }
+      if (missing.length > 0) for (const e of this.append(existing, missing)) found.set(e.path, e);
+      return found;
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  private append(existing: readonly Entry[], leaves: readonly Leaf[]): Entry[] {
+    const start = align8(this.size);
+    const { entries, end } = allocate(leaves, start);
+    const dir = encodeDirectory([...existing, ...entries]);
+    const newSize = align8(end + dir.length);
+    if (newSize > MAX_REGION_BYTES)
+      throw new Error(`state file ${this.file}: the schema needs ${newSize} bytes, more than ${MAX_REGION_BYTES}`);
+    if (fs.fstatSync(this.fd).size < newSize) truncate(this.fd, newSize); // grow only
+    // A process that died half-way through an earlier append may have left bytes here.
+    this.u8.fill(0, start, newSize);
+    this.u8.set(dir, end);
+    Atomics.store(this.u32, W_SIZE, newSize);
+    Atomics.store(this.u64, D_DIRECTORY, BigInt(end) | (BigInt(dir.length) << 32n));
+    Atomics.add(this.u32, W_LAYOUT_VERSION, 1);
+    return entries;
+  }
+
+  /** mlock the region; on failure warn once (mode "try") or throw (mode "require"). */
+  lockInMemory(mode: LockMode): void {
+    const size = this.size;
+    if (this.locked && this.lockedBytes >= size) return;
+    try {
+      lockMemory(this.mapping, size);
+      this.locked = true;
+      this.lockedBytes = size;
+    } catch (e) {
+      this.locked = false;
+      const why = memlockAdvice(this.file, size, e as Error);
+      if (mode === "require") throw new Error(`${why}; or pass lock: "try" to run unlocked`);
+      if (!memlockWarned) {
+        memlockWarned = true;
+        console.warn(`liveframe: ${why}; going on unlocked (values stay correct but may be paged out)`);
+      }
+    }
+  }
+
+  /**
+   * Runs `read` until it saw no write in progress (seqlock). When a write seems stuck it
+   * waits on the lock, which also recovers the region if the writer died.
+   */
+  readStable<T>(read: () => T): T {
+    const u32 = this.u32;
+    for (let spins = 0; ; spins++) {
+      const s = Atomics.load(u32, W_SEQ);
+      if ((s & 1) === 0) {
+        const v = read();
+        if (Atomics.load(u32, W_SEQ) === s) return v;
+      } else if (this.lock.held) {
+        return read(); // our own write is under way: what we see is what we wrote
+      } else if (spins > READ_SPINS) {
+        this.lock.acquire();
+        this.lock.release();
+        spins = 0;
+      }
+    }
+  }
+
+  /** Runs `write` as one journaled write under the lock. */
+  transaction(write: () => void): void {
+    this.lock.acquire();
+    try {
+      this.journal.begin();
+      try {
+        write();
+        this.journal.commit();
+      } catch (e) {
+        this.journal.abort();
+        throw e;
+      }
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** msync(2) the region to its file. */
+  sync(): void {
+    syncMemory(this.mapping, this.size);
+  }
+}
+
+function changedType(file: string, field: string, from: string, to: string): Error {
+  return new Error(
+    `state field "${field}" changed type from ${from} to ${to}: the state file ${file} holds a ${from} there. ` +
+      `Keep the old type, or store the new value under a new field name (a removed field is ignored).`,
+  );
+}
+
+function memlockAdvice(file: string, size: number, e: Error): string {
+  let limit = "unknown";
+  try {
+    const { soft } = getResourceLimit(RLIMIT_MEMLOCK);
+    limit = soft === RLIM_INFINITY ? "unlimited" : `${soft / 1024n} KiB`;
+  } catch {
+    // keep "unknown"
+  }
+  return (
+    `cannot lock the state file ${file} (${Math.ceil(size / 1024)} KiB) in memory (${e.message}; ` +
+    `RLIMIT_MEMLOCK is ${limit}): raise the limit with \`ulimit -l unlimited\`, LimitMEMLOCK=infinity ` +
+    `in the systemd unit or --ulimit memlock=-1 for docker`
+  );
+}
+
+/** Creates an empty region (header + empty directory) under a temporary name, then links it in place. */
+function createEmpty(file: string): void {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const dir = encodeDirectory([]);
+  const size = align8(HEADER_BYTES + dir.length);
+  const buf = new Uint8Array(size);
+  buf.set(new TextEncoder().encode(MAGIC), 0);
+  const w = new Uint32Array(buf.buffer);
+  w[W_VERSION] = FORMAT_VERSION;
+  w[W_HEADER_BYTES] = HEADER_BYTES;
+  w[W_SIZE] = size;
+  w[W_DIR_OFFSET] = HEADER_BYTES;
+  w[W_DIR_LENGTH] = dir.length;
+  buf.set(dir, HEADER_BYTES);
+  fs.writeFileSync(tmp, buf, { mode: 0o600 });
+  try {
+    fs.linkSync(tmp, file); // atomic, and never replaces a file another process created first
+  } catch (e) {
+    if ((e as { code?: string }).code !== "EEXIST") throw e;
+  } finally {
+    fs.unlinkSync(tmp);
+  }
+}
