@@ -65,7 +65,7 @@ export class DevReloader {
       }
       if (outcome.ok) {
         this.#ctx.out(
-          `${c.green("↻")} generation ${outcome.to ?? "?"} ${c.dim(`(${what})`)} serving in ${ms(outcome.totalMs)}` +
+          `${c.green("↻")} generation ${outcome.to ?? "?"} ${c.dim(`(${what})`)} serving in ${ms(outcome.servingMs ?? outcome.totalMs)}` +
             c.dim(`, ${outcome.connectionsMoved} connection${outcome.connectionsMoved === 1 ? "" : "s"} carried over`),
         );
       } else {
