@@ -1,0 +1,97 @@
+// `liveframe dev` end to end: a save is served on the SAME keep-alive connection; a syntax
+// error or a throwing import keeps the last good generation serving and says where; the
+// next good save reloads.
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type CliProcess, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) {
+    try {
+      await fn();
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "lf-dev-"));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+function dev(cwd: string, args: string[]): CliProcess {
+  const cli = spawnCli(["dev", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", join(cwd, ".rt"), ...args], { cwd });
+  cleanups.push(async () => {
+    cli.kill("SIGKILL");
+    await cli.proc.exited;
+  });
+  return cli;
+}
+
+const app = (body: string) => `export default { fetch: () => new Response(${JSON.stringify(body)}) };\n`;
+
+/** Polls on `client` (never a new connection) until the body is `want`; bounded. */
+async function until(client: KeepAliveClient, want: string, timeoutMs = 20_000): Promise<number> {
+  const t0 = Date.now();
+  let last = "";
+  while (Date.now() - t0 < timeoutMs) {
+    last = (await client.get("/")).body;
+    if (last === want) return Date.now() - t0;
+    await Bun.sleep(25);
+  }
+  throw new Error(`still serving ${JSON.stringify(last)} after ${timeoutMs} ms, wanted ${JSON.stringify(want)}`);
+}
+
+test("an edit is served on the same keep-alive connection; errors keep the old generation; a fix reloads", async () => {
+  const t0 = Date.now();
+  const step = (what: string) => process.env.LF_TEST_TRACE && console.log(`${Date.now() - t0} ms: ${what}`);
+  const cwd = tempDir();
+  const entry = join(cwd, "app.ts");
+  writeFileSync(entry, app("v1"));
+  const cli = dev(cwd, ["app.ts"]);
+  const port = Number((await cli.waitFor(LISTENING))[1]);
+  const client = await KeepAliveClient.connect(port);
+  cleanups.push(() => client.close());
+  expect((await client.get("/")).body).toBe("v1");
+  const localPort = client.localPort;
+
+  step("serving v1");
+  // 1. A save is served on the same connection.
+  let mark = cli.mark();
+  writeFileSync(entry, app("v2"));
+  await until(client, "v2");
+  await cli.waitFor(/generation 2 \(app\.ts changed\)/, 20_000, mark);
+
+  step("v2 served");
+  // 2. A syntax error: the file and line are printed, v2 keeps serving on the same connection.
+  mark = cli.mark();
+  writeFileSync(entry, "export default {\n  fetch: () => new Response(\"v3\"\n};\n");
+  await cli.waitFor(/app\.ts:\d+:\d+/, 20_000, mark);
+  expect(cli.output().slice(mark)).toContain("still serving generation 2");
+  expect((await client.get("/")).body).toBe("v2");
+
+  step("syntax error reported");
+  // 3. A module that throws at import: the reload fails with the error, v2 keeps serving.
+  mark = cli.mark();
+  writeFileSync(entry, `throw new Error("boom while importing");\n${app("never")}`);
+  await cli.waitFor(/boom while importing/, 30_000, mark);
+  expect(cli.output().slice(mark)).toContain("reload failed");
+  expect((await client.get("/")).body).toBe("v2");
+
+  step("throwing import reported");
+  // 4. The next good save reloads.
+  writeFileSync(entry, app("v3"));
+  await until(client, "v3");
+  expect(client.closed).toBe(false);
+  expect(client.localPort).toBe(localPort);
+
+  step("v3 served");
+  cli.kill("SIGTERM");
+  expect(await cli.proc.exited).toBe(0);
+  step("stopped");
+}, 120_000);
