@@ -137,3 +137,15 @@ test("reloads under concurrent keep-alive and connection-per-request load: 0 fai
   expect(tally.oneShotOk).toBeGreaterThan(10);
   expect((await server.status()).generation).toBe(6);
 });
+
+test("with --health, GET /__liveframe/health answers before the app: status, generation, pid, adopted connections", async () => {
+  server = await startServer({ flags: ["--health"] });
+  const [c] = await open(server.port, 1);
+  const before = JSON.parse((await c!.get("/__liveframe/health")).body);
+  expect(before).toMatchObject({ status: "ok", generation: 1, adoptedConnections: 0 });
+  expect((await c!.get("/not-health")).body).toMatch(/^1 \d+ \/not-health$/);
+  expect((await server.reload()).code).toBe(0);
+  const after = JSON.parse((await c!.get("/__liveframe/health")).body);
+  expect(after).toMatchObject({ status: "ok", generation: 2, adoptedConnections: 1 });
+  expect(after.pid).not.toBe(before.pid);
+});

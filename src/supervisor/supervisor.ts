@@ -190,7 +190,8 @@ export class SupervisorProcess implements Supervisor {
       await g.waitFor("ready", timeoutMs, "ready");
     } catch (err) {
       g.kill();
-      throw new Error(`generation ${number} failed to start: ${(err as Error).message}`);
+      const hint = g.alive && !g.exit ? "; is its start hook stuck? give it longer with --timeout" : "";
+      throw new Error(`generation ${number} failed to start: ${(err as Error).message}${/not ready within/.test((err as Error).message) ? hint : ""}`);
     }
     return g;
   }
