@@ -1,0 +1,144 @@
+// A child process for the state tests: `bun test/state-child.ts <mode> <file> [n]`.
+// Prints progress lines on stdout (written synchronously, so a parent that reads a line
+// knows the child has reached that point).
+import * as fs from "node:fs";
+import { z } from "zod";
+import { defineState } from "../src/state/index.ts";
+import { StateRegion } from "../src/state/region.ts";
+import { leavesOf } from "../src/state/layout.ts";
+import { parseStateSchema } from "../src/state/schema.ts";
+
+const [mode = "", file = "", arg = "0"] = process.argv.slice(2);
+const n = Number(arg);
+const say = (line: string) => fs.writeSync(1, `${line}\n`);
+
+export const counterSchema = z.object({ hits: z.int32() });
+export const pairSchema = z.object({ a: z.int32(), b: z.int32(), s: z.string().max(24), f: z.float64(), big: z.int64() });
+export const v1Schema = z.object({ hits: z.int32(), name: z.string().max(16) });
+export const v2Schema = z.object({ hits: z.int32(), name: z.string().max(16), extra: z.uint32(), note: z.string().max(32) });
+
+/** The invariant every pair writer keeps: b = -a, s = "v" + a, f = a / 2, big = a * 3. */
+export function pairConsistent(p: { a: number; b: number; s: string; f: number; big: bigint }): boolean {
+  return p.b === -p.a && p.s === `v${p.a}` && p.f === p.a / 2 && p.big === BigInt(p.a) * 3n;
+}
+
+if (import.meta.main) switch (mode) {
+  case "add": {
+    const s = defineState(counterSchema, { file });
+    say("ready");
+    for (let i = 0; i < n; i++) s.hits.add(1);
+    say("done");
+    break;
+  }
+  case "v1-add": {
+    // Adds while (maybe) another process appends fields to the same file.
+    const s = defineState(v1Schema, { file });
+    say("ready");
+    for (let i = 0; i < n; i++) {
+      s.hits.add(1);
+      if (i % 1000 === 0) s.name.set(`v1-${i}`);
+    }
+    say(`done ${JSON.stringify(s.snapshot())}`);
+    break;
+  }
+  case "v2-add": {
+    const s = defineState(v2Schema, { file });
+    say("ready");
+    for (let i = 0; i < n; i++) {
+      s.hits.add(1);
+      s.extra.add(1);
+      if (i % 1000 === 0) s.note.set(`v2-${i}`);
+    }
+    say("done");
+    break;
+  }
+  case "pair-writer": {
+    const s = defineState(pairSchema, { file });
+    say("ready");
+    for (let i = 1; i <= n; i++) {
+      const a = (process.pid % 1000) * 100000 + i;
+      s.update((d) => {
+        d.a = a;
+        d.b = -a;
+        d.s = `v${a}`;
+        d.f = a / 2;
+        d.big = BigInt(a) * 3n;
+      });
+    }
+    say("done");
+    break;
+  }
+  case "pair-writer-forever": {
+    const s = defineState(pairSchema, { file });
+    say("ready");
+    for (let i = 1; ; i++) {
+      const a = i % 1_000_000;
+      s.update((d) => ({ a, b: -a, s: `v${a}`, f: a / 2, big: BigInt(a) * 3n }));
+    }
+  }
+  case "pair-reader": {
+    const s = defineState(pairSchema, { file });
+    say("ready");
+    let torn = 0;
+    for (let i = 0; i < n; i++) {
+      const p = s.snapshot();
+      if (!pairConsistent(p)) {
+        torn++;
+        if (torn < 5) say(`torn ${JSON.stringify({ ...p, big: String(p.big) })}`);
+      }
+      const str = s.s.get();
+      if (!/^v-?\d+$/.test(str) && str !== "") torn++;
+    }
+    say(`done torn=${torn}`);
+    break;
+  }
+  case "hold-lock": {
+    // Takes the lock inside update(fn) and never lets go: the parent kills it with -9.
+    const s = defineState(pairSchema, { file });
+    s.update((d) => {
+      d.a = 999;
+      say("locked");
+      Bun.sleepSync(120_000);
+    });
+    break;
+  }
+  case "die-mid-write": {
+    // Simulates a writer killed half-way through a write: seq odd, `a` added to, the
+    // string half overwritten. The parent kills it with -9 at that point.
+    defineState(pairSchema, { file });
+    const region = StateRegion.open(file);
+    const entries = region.adopt(leavesOf(parseStateSchema(pairSchema)));
+    const a = entries.get("a")!;
+    const str = entries.get("s")!;
+    region.lock.acquire();
+    region.journal.begin();
+    region.journal.addDelta32(a, 12345, false);
+    region.journal.saveBytes(str);
+    region.u8.fill(0x41, str.offset + 4, str.offset + 14); // "AAAAAAAAAA" over the old bytes
+    region.u32[str.offset >> 2] = 10;
+    say("mid-write");
+    Bun.sleepSync(120_000);
+    break;
+  }
+  case "mlock": {
+    const s = defineState(counterSchema, { file, lock: arg === "require" ? "require" : "try" });
+    s.hits.add(1);
+    say(`locked=${s.info.locked} hits=${s.hits.get()}`);
+    break;
+  }
+  case "define": {
+    // Defines a schema given as the name of an exported one; reports the outcome.
+    const schemas: Record<string, z.ZodObject> = { counterSchema, pairSchema, v1Schema, v2Schema };
+    try {
+      const s = defineState(schemas[arg] ?? counterSchema, { file });
+      say(`ok ${JSON.stringify(s.snapshot(), (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
+    } catch (e) {
+      say(`error ${(e as Error).message}`);
+      process.exit(3);
+    }
+    break;
+  }
+  default:
+    console.error(`state-child: unknown mode "${mode}"`);
+    process.exit(2);
+}
