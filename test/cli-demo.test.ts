@@ -1,0 +1,40 @@
+// `liveframe dev` with no app in the directory serves templates/demo: generation, pid and a
+// shared-state counter, over one keep-alive connection.
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) {
+    try {
+      await fn();
+    } catch {
+      // already gone
+    }
+  }
+});
+
+test("with no app in the directory, dev serves the demo page with the generation and shared counter", async () => {
+  const cwd = mkdtempSync(join(tmpdir(), "lf-demo-"));
+  cleanups.push(() => rmSync(cwd, { recursive: true, force: true }));
+  const cli = spawnCli(["dev", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", join(cwd, ".rt")], { cwd });
+  cleanups.push(async () => {
+    cli.kill("SIGKILL");
+    await cli.proc.exited;
+  });
+  const port = Number((await cli.waitFor(LISTENING))[1]);
+  await cli.waitFor(/serving the demo app/);
+  const client = await KeepAliveClient.connect(port);
+  cleanups.push(() => client.close());
+  const page = await client.get("/");
+  expect(page.status).toBe(200);
+  expect(page.body).toContain("liveframe demo: generation 1");
+  const info = JSON.parse((await client.get("/api/info")).body) as { generation: number; pid: number; visits: number };
+  expect(info.generation).toBe(1);
+  expect(info.visits).toBeGreaterThanOrEqual(1);
+  cli.kill("SIGTERM");
+  expect(await cli.proc.exited).toBe(0);
+}, 60_000);
