@@ -16,6 +16,8 @@ export const counterSchema = z.object({ hits: z.int32() });
 export const pairSchema = z.object({ a: z.int32(), b: z.int32(), s: z.string().max(24), f: z.float64(), big: z.int64() });
 export const v1Schema = z.object({ hits: z.int32(), name: z.string().max(16) });
 export const v2Schema = z.object({ hits: z.int32(), name: z.string().max(16), extra: z.uint32(), note: z.string().max(32) });
+/** v1 with `hits` changed from int32 to a string: an incompatible change. */
+export const changedSchema = z.object({ hits: z.string().max(8), name: z.string().max(16) });
 
 /** The invariant every pair writer keeps: b = -a, s = "v" + a, f = a / 2, big = a * 3. */
 export function pairConsistent(p: { a: number; b: number; s: string; f: number; big: bigint }): boolean {
@@ -32,9 +34,17 @@ if (import.meta.main) switch (mode) {
   }
   case "v1-add": {
     // Adds while (maybe) another process appends fields to the same file.
+    // The second half runs only after another process grew the file: this process keeps
+    // its mapping and its offsets across the growth.
     const s = defineState(v1Schema, { file });
+    const sizeAtStart = fs.statSync(file).size;
     say("ready");
     for (let i = 0; i < n; i++) {
+      if (i === n >> 1) {
+        say("half");
+        for (let t = 0; t < 3000 && fs.statSync(file).size === sizeAtStart; t++) Bun.sleepSync(10);
+        say(fs.statSync(file).size > sizeAtStart ? "grown" : "not grown");
+      }
       s.hits.add(1);
       if (i % 1000 === 0) s.name.set(`v1-${i}`);
     }
@@ -121,14 +131,18 @@ if (import.meta.main) switch (mode) {
     break;
   }
   case "mlock": {
-    const s = defineState(counterSchema, { file, lock: arg === "require" ? "require" : "try" });
+    // Two states: a failing mlock must warn once per process, not once per state.
+    const lock = arg === "require" ? "require" : "try";
+    const s = defineState(counterSchema, { file, lock });
+    const t = defineState(pairSchema, { file: `${file}.second`, lock });
     s.hits.add(1);
-    say(`locked=${s.info.locked} hits=${s.hits.get()}`);
+    t.a.add(2);
+    say(`locked=${s.info.locked},${t.info.locked} hits=${s.hits.get()}`);
     break;
   }
   case "define": {
     // Defines a schema given as the name of an exported one; reports the outcome.
-    const schemas: Record<string, z.ZodObject> = { counterSchema, pairSchema, v1Schema, v2Schema };
+    const schemas: Record<string, z.ZodObject> = { counterSchema, pairSchema, v1Schema, v2Schema, changedSchema };
     try {
       const s = defineState(schemas[arg] ?? counterSchema, { file });
       say(`ok ${JSON.stringify(s.snapshot(), (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
