@@ -24,23 +24,23 @@ export class RawClient {
       port,
       allowHalfOpen: true,
       socket: {
-        open(s) {
+        open(s: Socket<RawClient>) {
           client = new RawClient(s);
           s.data = client;
         },
-        data(s, d) {
+        data(s: Socket<RawClient>, d: Buffer) {
           s.data.chunks.push(Buffer.from(d));
           s.data.wake();
         },
-        end(s) {
+        end(s: Socket<RawClient>) {
           s.data.ended = true;
           s.data.wake();
         },
-        close(s) {
+        close(s: Socket<RawClient>) {
           s.data.closed = true;
           s.data.wake();
         },
-        error(s, e) {
+        error(s: Socket<RawClient>, e: Error) {
           s.data.error = e;
           s.data.wake();
         },

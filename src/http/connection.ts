@@ -12,7 +12,7 @@ import type { Socket } from "bun";
 import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
 import { HttpError } from "./errors.ts";
 import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
-import { isLight, LightResponse, NativeResponse } from "./light-response.ts";
+import { isLight, kSource, LightResponse, NativeResponse, SourceResponse } from "./light-response.ts";
 import { LiveRequest } from "./request.ts";
 import { dateLine, linesFromHeaders, linesFromInit, newFieldFacts } from "./response-head.ts";
 import { statusLine } from "./status.ts";
@@ -54,7 +54,7 @@ export class Connection {
   /** Response bytes the kernel has not accepted yet, oldest first. */
   private out: Uint8Array[] = [];
   private drainWaiter: (() => void) | null = null;
-  private reader: ReadableStreamDefaultReader<unknown> | null = null;
+  private reader: { cancel(): Promise<void> } | null = null;
   private readPaused = false;
   private peerEnded = false;
   /** True while process() is on the stack: a synchronous response lets its loop continue. */
@@ -191,7 +191,7 @@ export class Connection {
           this.deadline = 0;
           this.state = State.Handling;
           this.dispatch(d === null ? null : d.body());
-          if (this.state !== State.Head) return;
+          if ((this.state as State) !== State.Head) return; // async handler: its promise continues
           continue;
         }
         return;
@@ -236,11 +236,11 @@ export class Connection {
     try {
       res = this.server.app.fetch(req as unknown as Request);
     } catch (err) {
-      g.Response = NativeResponse;
+      g.Response = SourceResponse;
       this.handlerFailed(err);
       return;
     }
-    g.Response = NativeResponse;
+    g.Response = SourceResponse;
     if (res instanceof Promise) {
       res.then(
         (r) => this.respond(r),
@@ -305,6 +305,19 @@ export class Connection {
     const wide = facts.wide;
     const appLength = facts.contentLength;
     this.state = State.Writing;
+    // Built by us (SourceResponse) from a string or bytes and not read since: send the source.
+    const src = (res as { [kSource]?: unknown })[kSource];
+    if (src !== undefined && !res.bodyUsed) {
+      const bytes = src === null || typeof src === "string" || src instanceof Uint8Array ? src
+        : src instanceof ArrayBuffer ? new Uint8Array(src)
+        : ArrayBuffer.isView(src) ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
+        : undefined;
+      if (bytes !== undefined) {
+        this.writeWhole(head, bytes as string | Uint8Array | null, status, appLength, wide);
+        this.finish();
+        return;
+      }
+    }
     const body = res.body;
     if (body === null || this.head!.method === "HEAD" || status === 204 || status === 304) {
       if (body !== null) body.cancel().catch(() => {});
@@ -347,7 +360,7 @@ export class Connection {
     else if (typeof body === "string") this.write(head + body, head.length + Buffer.byteLength(body));
     else if (body.byteLength <= COALESCE_BODY_BYTES) {
       const out = Buffer.allocUnsafe(head.length + body.byteLength);
-      out.latin1Write(head, 0);
+      out.write(head, 0, "latin1");
       out.set(body, head.length);
       this.write(out, out.byteLength);
     } else {
@@ -388,7 +401,7 @@ export class Connection {
     const h = Buffer.from(head, "latin1");
     this.write(h, h.byteLength);
     let chunk: Uint8Array | null = firstBytes;
-    let next: ReadableStreamReadResult<unknown> = second;
+    let next: { done?: boolean; value?: unknown } = second;
     for (;;) {
       if (chunk !== null && chunk.byteLength > 0) {
         if (chunked) {

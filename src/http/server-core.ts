@@ -3,6 +3,7 @@
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { createListener, getPeerName, getSockName, SysError } from "../../ffi/index.ts";
 import { Connection, State } from "./connection.ts";
+import { installSourceResponse } from "./light-response.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
 
@@ -77,6 +78,7 @@ export class ServerCore implements HttpServer {
       throw new TypeError("liveframe: the app must be an object with a fetch(request) method, e.g. a Hono app");
     }
     this.limits = parseServerOptions(options);
+    installSourceResponse();
     const l = this.limits;
     const shortest = Math.min(l.headersTimeoutMs, l.requestTimeoutMs, l.keepAliveTimeoutMs);
     this.tickMs = Math.max(MIN_TICK_MS, Math.min(MAX_TICK_MS, Math.floor(shortest / 4)));

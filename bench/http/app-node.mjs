@@ -1,0 +1,11 @@
+// The same app for Node (which cannot run TypeScript): keep in step with app.ts.
+import { Hono } from "hono";
+
+export function benchApp() {
+  const app = new Hono();
+  app.get("/", (c) => c.text("Hello World"));
+  app.get("/json", (c) => c.json({ message: "Hello, World!" }));
+  app.get("/user/:id", (c) => c.text(`user ${c.req.param("id")}`));
+  app.post("/echo", async (c) => c.body(await c.req.arrayBuffer()));
+  return app;
+}

@@ -1,0 +1,188 @@
+// HTTP benchmark: the same Hono app on liveframe serve(), Bun.serve and Node + @hono/node-server,
+// measured side by side in one run with wrk (-t1 -c64), warm-up first, servers alternating in a
+// rotating order each round. Prints requests/s and p99 latency (medians over the rounds) and the
+// ratio of each server to Bun.serve per route.
+//
+//   bun bench/http/run.ts [--duration 5] [--rounds 3] [--warmup 2] [--connections 64]
+import { spawn, spawnSync, type Subprocess } from "bun";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+
+const here = import.meta.dir;
+const argsSchema = z.object({
+  duration: z.coerce.number().int().min(1).max(120).default(5),
+  rounds: z.coerce.number().int().min(1).max(20).default(3),
+  warmup: z.coerce.number().int().min(0).max(60).default(2),
+  connections: z.coerce.number().int().min(1).max(10_000).default(64),
+  only: z.string().optional(),
+});
+
+function parseArgs(argv: string[]): z.infer<typeof argsSchema> {
+  const raw: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("--")) throw new Error(`unexpected argument "${a}": use --duration N, --rounds N, --warmup N, --connections N, --only ROUTE`);
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`${a} needs a value`);
+    raw[a.slice(2)] = value;
+  }
+  const parsed = argsSchema.strict().safeParse(raw);
+  if (!parsed.success) throw new Error(`bench/http: ${parsed.error.issues.map((i) => `${i.path.join(".") || "option"}: ${i.message}`).join("; ")}`);
+  return parsed.data;
+}
+
+interface Route {
+  name: string;
+  path: string;
+  script?: string;
+}
+const ROUTES: Route[] = [
+  { name: "plaintext", path: "/" },
+  { name: "json", path: "/json" },
+  { name: "params", path: "/user/42" },
+  { name: "echo 1 KiB", path: "/echo", script: join(here, "post-1k.lua") },
+];
+
+interface ServerSpec {
+  name: string;
+  cmd: string[];
+}
+const bun = process.execPath;
+const SERVERS: ServerSpec[] = [
+  { name: "liveframe", cmd: [bun, join(here, "server-liveframe.ts")] },
+  { name: "Bun.serve", cmd: [bun, join(here, "server-bun.ts")] },
+  { name: "node", cmd: ["node", join(here, "server-node.mjs")] },
+];
+
+function ensureWrk(): void {
+  if (spawnSync(["sh", "-c", "command -v wrk"]).exitCode === 0) return;
+  console.log("wrk is missing: installing it with apt-get (apt-get update && apt-get install -y wrk) …");
+  const r = spawnSync(["sh", "-c", "apt-get update -qq && apt-get install -y -qq wrk"], { stdout: "inherit", stderr: "inherit" });
+  if (r.exitCode !== 0) throw new Error("could not install wrk with apt-get: install it yourself (Debian package `wrk`) and run again");
+}
+
+function ensureNode(): boolean {
+  const r = spawnSync(["node", "--version"]);
+  if (r.exitCode !== 0) {
+    console.log("node is not installed: the Node + @hono/node-server column is left out");
+    return false;
+  }
+  const probe = spawnSync(["node", "-e", "import('@hono/node-server').then(()=>{},()=>process.exit(3))"], { cwd: here });
+  if (probe.exitCode !== 0) {
+    console.log("@hono/node-server is not installed (npm install): the Node column is left out");
+    return false;
+  }
+  return true;
+}
+
+interface Running {
+  spec: ServerSpec;
+  proc: Subprocess;
+  port: number;
+}
+
+async function startServer(spec: ServerSpec): Promise<Running> {
+  const proc = spawn(spec.cmd, { cwd: join(here, "..", ".."), env: { ...process.env, PORT: "0" }, stdout: "pipe", stderr: "inherit" });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  let text = "";
+  const deadline = Date.now() + 20_000;
+  while (!/ready (\d+)/.test(text)) {
+    if (Date.now() > deadline) {
+      proc.kill();
+      throw new Error(`${spec.name} did not print "ready <port>" within 20 s`);
+    }
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${spec.name} exited before it was ready (exit code ${await proc.exited})`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return { spec, proc, port: Number(/ready (\d+)/.exec(text)![1]) };
+}
+
+interface Sample {
+  rps: number;
+  p99Ms: number;
+  errors: number;
+}
+
+function wrk(port: number, route: Route, seconds: number, connections: number): Sample {
+  const args = ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency"];
+  if (route.script) args.push("-s", route.script);
+  args.push(`http://127.0.0.1:${port}${route.path}`);
+  const r = spawnSync(args);
+  const out = r.stdout.toString();
+  if (r.exitCode !== 0) throw new Error(`wrk failed: ${r.stderr.toString() || out}`);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
+  const p99Ms = p99 ? Number(p99[1]) * (p99[2] === "us" ? 0.001 : p99[2] === "s" ? 1000 : 1) : NaN;
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors = (errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx;
+  return { rps, p99Ms, errors };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export async function runHttpBench(argv: string[]): Promise<void> {
+  const opts = parseArgs(argv);
+  ensureWrk();
+  const specs = ensureNode() ? SERVERS : SERVERS.filter((s) => s.name !== "node");
+  const routes = opts.only ? ROUTES.filter((r) => r.name.startsWith(opts.only!)) : ROUTES;
+  console.log(`machine: ${cpus().length} cpus (nproc), ${cpus()[0]?.model ?? "unknown CPU"}; bun ${Bun.version}; node ${spawnSync(["node", "--version"]).stdout.toString().trim() || "-"}`);
+  console.log(`wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} rounds, ${opts.warmup}s warm-up per server and route; medians shown\n`);
+  const running: Running[] = [];
+  try {
+    for (const spec of specs) running.push(await startServer(spec));
+    const results = new Map<string, Sample[]>();
+    for (const route of routes) {
+      for (const r of running) {
+        if (opts.warmup > 0) wrk(r.port, route, opts.warmup, opts.connections);
+      }
+      for (let round = 0; round < opts.rounds; round++) {
+        // Rotate who goes first so drift on a shared machine does not favour one server.
+        for (let k = 0; k < running.length; k++) {
+          const r = running[(k + round) % running.length]!;
+          const sample = wrk(r.port, route, opts.duration, opts.connections);
+          const key = `${route.name}\t${r.spec.name}`;
+          results.set(key, [...(results.get(key) ?? []), sample]);
+        }
+      }
+    }
+    const rows: string[][] = [["route", "server", "req/s", "p99 ms", "vs Bun.serve", "errors"]];
+    for (const route of routes) {
+      const base = median((results.get(`${route.name}\tBun.serve`) ?? []).map((s) => s.rps));
+      for (const r of running) {
+        const samples = results.get(`${route.name}\t${r.spec.name}`) ?? [];
+        const rps = median(samples.map((s) => s.rps));
+        rows.push([
+          route.name,
+          r.spec.name,
+          rps.toFixed(0),
+          median(samples.map((s) => s.p99Ms)).toFixed(2),
+          `${(rps / base).toFixed(2)}x`,
+          String(samples.reduce((a, s) => a + s.errors, 0)),
+        ]);
+      }
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+    for (const [i, row] of rows.entries()) {
+      console.log(`| ${row.map((c, j) => c.padEnd(widths[j]!)).join(" | ")} |`);
+      if (i === 0) console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
+    }
+  } finally {
+    for (const r of running) r.proc.kill();
+    await Promise.all(running.map((r) => r.proc.exited));
+  }
+}
+
+if (import.meta.main) {
+  runHttpBench(process.argv.slice(2)).catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

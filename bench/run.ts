@@ -1,0 +1,25 @@
+// `npm run bench` / `bun bench/run.ts [name] [-- options]`: runs every benchmark under bench/<name>/run.ts,
+// one after the other (they share the machine, so never in parallel). Each prints its own table.
+import { readdirSync, existsSync } from "node:fs";
+import { join } from "node:path";
+
+const dir = import.meta.dir;
+const [only, ...rest] = process.argv.slice(2);
+const names = readdirSync(dir, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, "run.ts")))
+  .map((d) => d.name)
+  .filter((n) => only === undefined || only.startsWith("--") || n === only)
+  .sort();
+if (names.length === 0) {
+  console.error(`no benchmark named "${only}" under bench/: have ${readdirSync(dir).join(", ")}`);
+  process.exit(2);
+}
+const passArgs = only?.startsWith("--") ? [only, ...rest] : rest;
+for (const name of names) {
+  console.log(`\n== bench/${name} ==`);
+  const r = Bun.spawnSync([process.execPath, join(dir, name, "run.ts"), ...passArgs], { stdout: "inherit", stderr: "inherit" });
+  if (r.exitCode !== 0) {
+    console.error(`bench/${name} failed (exit ${r.exitCode})`);
+    process.exit(r.exitCode ?? 1);
+  }
+}
