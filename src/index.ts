@@ -20,3 +20,5 @@ export {
   type ObjectView,
   type ViewOf,
 } from "./state/index.ts";
+// cli: the shape of liveframe.config.ts (type only: nothing of the CLI is loaded by apps)
+export type { LiveframeConfig } from "./cli/config.ts";
