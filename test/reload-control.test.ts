@@ -60,7 +60,7 @@ test("another uid cannot reach the control socket, and where it can reach it, it
   expect(status.generation).toBe(1);
   expect(status.reloads.length).toBe(0);
   expect("body" in (await oneShot(server.port))).toBe(true);
-});
+}, 120_000);
 
 test("malformed and hostile control requests are logged and dropped; the server carries on", async () => {
   server = await startServer();
@@ -84,7 +84,7 @@ test("malformed and hostile control requests are logged and dropped; the server 
   const status = await server.status();
   expect(status.generation).toBe(1);
   expect(status.supervisorPid).toBe(server.supervisorPid);
-});
+}, 120_000);
 
 test("one reload at a time: a second reload while one runs is refused with a clear message", async () => {
   server = await startServer();
@@ -96,7 +96,7 @@ test("one reload at a time: a second reload while one runs is refused with a cle
   expect(second.stdout + second.stderr).toContain("a reload is already in progress (generation 1 → 2");
   expect((await first).code).toBe(0);
   expect((await server.status()).generation).toBe(2);
-});
+}, 120_000);
 
 test("SIGHUP reloads; SIGTERM stops gracefully", async () => {
   server = await startServer();
@@ -110,7 +110,7 @@ test("SIGHUP reloads; SIGTERM stops gracefully", async () => {
   expect(server.log()).toContain("SIGHUP");
   process.kill(server.supervisorPid, "SIGTERM");
   expect(await server.proc.exited).toBe(0);
-});
+}, 120_000);
 
 test("stop under load: requests in flight finish, then the supervisor exits 0", async () => {
   server = await startServer();
@@ -127,4 +127,4 @@ test("stop under load: requests in flight finish, then the supervisor exits 0", 
   for (const r of replies) expect(r.body).toMatch(/^1 \d+ slow$/);
   expect(await server.proc.exited).toBe(0);
   expect(await oneShot(server.port)).toEqual({ error: "ECONNREFUSED" });
-});
+}, 120_000);

@@ -47,7 +47,7 @@ test("failed deploys (throw, syntax error, exit, not an app, never ready with --
   const status = await server.status();
   expect(status.generation).toBe(2);
   expect(status.reloads.length).toBe(6);
-});
+}, 120_000);
 
 test("kill -9 of the serving generation under a stream of new connections: none refused, a new generation serves within 5 s", async () => {
   server = await startServer();
@@ -82,7 +82,7 @@ test("kill -9 of the serving generation under a stream of new connections: none 
   expect(after.supervisorPid).toBe(before.supervisorPid);
   expect(after.generation).toBe(2);
   expect(server.log()).toMatch(/exited by SIGKILL|killed by SIGKILL|SIGKILL/);
-});
+}, 120_000);
 
 test("a supervisor killed with -9 takes its generations with it; a second supervisor on a live runtime dir is refused, on a stale one it starts", async () => {
   server = await startServer();
@@ -116,4 +116,4 @@ test("a supervisor killed with -9 takes its generations with it; a second superv
     restarted.kill("SIGTERM");
     await restarted.exited;
   }
-});
+}, 120_000);

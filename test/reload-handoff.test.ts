@@ -43,7 +43,7 @@ test("32 keep-alive connections held across 8 reloads are never closed and each 
   const status = await server.status();
   expect(status.supervisorPid).toBe(server.supervisorPid);
   expect(status.generation).toBe(9);
-});
+}, 120_000);
 
 test("a POST whose body straddles a reload completes in the old generation; its connection then moves", async () => {
   server = await startServer();
@@ -72,7 +72,7 @@ test("a POST whose body straddles a reload completes in the old generation; its 
   const after = await c!.get("/after");
   expect(servedBy(after.body).generation).toBe(2);
   expect(c!.closed).toBe(false);
-});
+}, 120_000);
 
 test("pipelined requests across a reload: the busy one finishes in the old generation, the queued ones are answered by the new one", async () => {
   server = await startServer();
@@ -91,7 +91,7 @@ test("pipelined requests across a reload: the busy one finishes in the old gener
   expect(servedBy(third!.body).generation).toBe(2);
   expect(servedBy((await c!.get("/after")).body).generation).toBe(2);
   expect(c!.closed).toBe(false);
-});
+}, 120_000);
 
 test("reloads under concurrent keep-alive and connection-per-request load: 0 failed, 0 reset, 0 closed", async () => {
   server = await startServer();
@@ -136,7 +136,7 @@ test("reloads under concurrent keep-alive and connection-per-request load: 0 fai
   expect(tally.ok).toBeGreaterThan(50);
   expect(tally.oneShotOk).toBeGreaterThan(10);
   expect((await server.status()).generation).toBe(6);
-});
+}, 120_000);
 
 test("with --health, GET /__liveframe/health answers before the app: status, generation, pid, adopted connections", async () => {
   server = await startServer({ flags: ["--health"] });
@@ -148,4 +148,4 @@ test("with --health, GET /__liveframe/health answers before the app: status, gen
   const after = JSON.parse((await c!.get("/__liveframe/health")).body);
   expect(after).toMatchObject({ status: "ok", generation: 2, adoptedConnections: 1 });
   expect(after.pid).not.toBe(before.pid);
-});
+}, 120_000);
