@@ -117,3 +117,22 @@ test("a supervisor killed with -9 takes its generations with it; a second superv
     await restarted.exited;
   }
 }, 120_000);
+
+test("a crash loop backs off and says so; connections made meanwhile wait in the backlog and are answered once the app boots again", async () => {
+  server = await startServer();
+  const { generationPid } = await server.status();
+  server.writeApp(BAD_APPS.exits);
+  process.kill(generationPid, "SIGKILL");
+  for (let i = 0; i < 300 && !/crash loop/.test(server.log()); i++) await Bun.sleep(20);
+  expect(server.log()).toMatch(/crash loop: [\s\S]*backing off/);
+  // No generation serves now, yet the supervisor's listener accepts into its backlog.
+  const waiting = await RawClient.open(server.port);
+  clients.push(waiting);
+  const reply = waiting.get("/queued");
+  server.writeApp(APP_SOURCE);
+  const r = await reply;
+  expect(r.status).toBe(200);
+  expect(servedBy(r.body).generation).toBe(2);
+  expect(waiting.closed).toBe(false);
+  expect((await server.status()).supervisorPid).toBe(server.supervisorPid);
+}, 120_000);

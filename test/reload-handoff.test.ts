@@ -149,3 +149,35 @@ test("with --health, GET /__liveframe/health answers before the app: status, gen
   expect(after).toMatchObject({ status: "ok", generation: 2, adoptedConnections: 1 });
   expect(after.pid).not.toBe(before.pid);
 }, 120_000);
+
+test("300 keep-alive connections move in one reload (two fd batches: 253 + 47)", async () => {
+  server = await startServer();
+  const conns = await open(server.port, 300);
+  for (const r of await Promise.all(conns.map((c) => c.get("/one")))) expect(servedBy(r.body).generation).toBe(1);
+  const r = await server.reload();
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("300 connections handed over");
+  for (const r2 of await Promise.all(conns.map((c) => c.get("/two")))) expect(servedBy(r2.body).generation).toBe(2);
+  expect(conns.filter((c) => c.closed).length).toBe(0);
+}, 120_000);
+
+test("a response still streaming at the drain timeout is cut there; the reload completes and everything else moved", async () => {
+  server = await startServer({ flags: ["--drain-timeout", "1"] });
+  const [streaming, idle] = await open(server.port, 2);
+  expect(servedBy((await idle!.get("/idle")).body).generation).toBe(1);
+  let received = "";
+  streaming!.socket.on("data", (d: Buffer) => (received += d.toString()));
+  streaming!.socket.write("GET /stream?ms=20000 HTTP/1.1\r\nhost: test\r\n\r\n");
+  await Bun.sleep(300);
+  const t0 = performance.now();
+  const r = await server.reload();
+  const tookMs = performance.now() - t0;
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("1 connection handed over");
+  expect(tookMs).toBeLessThan(15_000); // bounded by the 1 s drain timeout, not the 20 s stream
+  for (let i = 0; i < 100 && !streaming!.closed; i++) await Bun.sleep(20);
+  expect(streaming!.closed).toBe(true);
+  expect(received).toContain("1 ");
+  expect(servedBy((await idle!.get("/after")).body).generation).toBe(2);
+  expect(idle!.closed).toBe(false);
+}, 120_000);

@@ -26,6 +26,12 @@ if (libc.getppid() !== supervisorPid) {
   process.exit(70);
 }
 
+// Signals meant for the whole process group (Ctrl-C in a terminal, a hangup, systemd's
+// KillMode=control-group SIGTERM) reach generations too. The supervisor turns them into a
+// graceful stop or a reload and tells us over the channel; dying here on our own would cut
+// requests in flight (and look like a crash). If the supervisor dies, PDEATHSIG ends us.
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => {});
+
 let config: BootConfig | undefined;
 let loaded: LoadedApp | undefined;
 let server: HttpServer | undefined;
