@@ -1,6 +1,7 @@
 // `liveframe dev [entry]`: the supervisor in the foreground plus a watcher: every save starts a
 // new generation that takes over the browser's live connection and the app's shared state.
-import { dirname, relative, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { type Command, CONFIG_FLAG, HELP_FLAG, RUNTIME_DIR_FLAG } from "./command.ts";
 import { describeReload, ms } from "./events.ts";
@@ -83,6 +84,20 @@ export class DevReloader {
   }
 }
 
+/**
+ * What `dev` watches: the project the entry belongs to (the nearest directory with a
+ * package.json, so sibling folders, config and .env count), else the entry's directory.
+ * The demo is watched alone: its package is liveframe itself.
+ */
+export function watchRoot(entry: string, demo: boolean): string {
+  const own = dirname(entry);
+  if (demo) return own;
+  for (let dir = own; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) return own;
+  }
+}
+
 export const devCommand: Command = {
   spec: {
     name: "dev",
@@ -90,7 +105,8 @@ export const devCommand: Command = {
     positionals: [{ name: "entry", help: "module that default-exports the Hono app (default: app.ts, src/app.ts, server.ts, src/server.ts, else the demo)" }],
     flags: [...SERVER_FLAGS, RUNTIME_DIR_FLAG, CONFIG_FLAG, HELP_FLAG],
     description:
-      "Watches the entry's directory tree (without node_modules and the runtime dir). A save starts a new\n" +
+      "Watches the app's project (the nearest directory with a package.json, else the entry's directory),\n" +
+      "without node_modules, hidden directories and the runtime dir. A save starts a new\n" +
       "generation that takes over the live connections and the shared state; a syntax error or a throwing\n" +
       "import prints the error with file and line and keeps the last good generation serving.\n" +
       "On a terminal: r + Enter reloads, q + Enter quits. `liveframe reload` works too.",
@@ -98,7 +114,7 @@ export const devCommand: Command = {
   },
   async run(args, ctx) {
     const plan = await planServe(args, ctx, "dev");
-    const root = dirname(plan.entry);
+    const root = watchRoot(plan.entry, plan.demo);
     const c = ctx.color;
     let reloader: DevReloader | undefined;
     // Watch before generation 1 starts: a save during its boot must not be missed. Such a save
