@@ -95,3 +95,19 @@ test("an edit is served on the same keep-alive connection; errors keep the old g
   expect(await cli.proc.exited).toBe(0);
   step("stopped");
 }, 120_000);
+
+test("an app that cannot start under dev is reported, and the next good save starts it", async () => {
+  const cwd = tempDir();
+  const entry = join(cwd, "app.ts");
+  writeFileSync(entry, `throw new Error("not yet");\n`);
+  const cli = dev(cwd, ["app.ts"]);
+  await cli.waitFor(/not yet/);
+  await cli.waitFor(/save to try again/);
+  writeFileSync(entry, app("ready now"));
+  const port = Number((await cli.waitFor(LISTENING))[1]);
+  const client = await KeepAliveClient.connect(port);
+  cleanups.push(() => client.close());
+  expect((await client.get("/")).body).toBe("ready now");
+  cli.kill("SIGTERM");
+  expect(await cli.proc.exited).toBe(0);
+}, 60_000);

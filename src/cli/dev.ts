@@ -120,20 +120,39 @@ export const devCommand: Command = {
     // Watch before generation 1 starts: a save during its boot must not be missed. Such a save
     // may or may not be in generation 1, so it causes one reload once the server is up.
     let savedDuringBoot: string[] = [];
+    /** Set while generation 1 could not start: the next save retries. */
+    let retry: (() => void) | undefined;
     const watcher = watchTree({
       root,
       ignore: [plan.options.runtimeDir],
-      onChange: (files) => (reloader ? reloader.request(files) : savedDuringBoot.push(...files)),
+      onChange: (files) => {
+        if (reloader) return reloader.request(files);
+        if (retry) return retry();
+        savedDuringBoot.push(...files);
+      },
       onError: (e) => ctx.err(c.yellow(`liveframe: watching ${root} failed: ${e.message}; r + Enter still reloads`)),
     });
     let running: Awaited<ReturnType<typeof runSupervisor>>;
-    try {
-      running = await runSupervisor(plan, ctx, {
-        logs: (e) => !(reloader?.reloading && (e.type === "reloading" || e.type === "reloaded" || e.type === "reload-failed")),
-      });
-    } catch (e) {
-      watcher.close();
-      throw e;
+    for (;;) {
+      try {
+        running = await runSupervisor(plan, ctx, {
+          logs: (e) => !(reloader?.reloading && (e.type === "reloading" || e.type === "reloaded" || e.type === "reload-failed")),
+        });
+        break;
+      } catch (e) {
+        // An app that does not load (syntax error, throwing import) is what dev is for: say
+        // so and wait for the fix. Anything else (port in use, bad runtime dir) ends dev.
+        const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
+        if (!cause.includes(plan.entry)) {
+          watcher.close();
+          throw e;
+        }
+        ctx.err(c.red(`✗ ${(e as Error).message}`));
+        ctx.err(c.dim("fix it and save to try again (Ctrl-C quits)"));
+        await new Promise<void>((resolve) => (retry = resolve));
+        retry = undefined;
+        savedDuringBoot = [];
+      }
     }
     const r = new DevReloader(running.supervisor, ctx, root, plan.options.readyTimeoutMs);
     reloader = r;

@@ -102,7 +102,9 @@ export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: Run
     notifier?.close();
     const rel = relative(ctx.cwd, plan.entry);
     const shown = rel && !rel.startsWith("..") ? rel : plan.entry;
-    throw new CliError(`could not start ${shown}: ${(e as Error).message}`, ExitCode.failed);
+    const error = new CliError(`could not start ${shown}: ${(e as Error).message}`, ExitCode.failed);
+    error.cause = e;
+    throw error;
   }
   const status = supervisor.status();
   const listener = status.listeners[0];
