@@ -5,7 +5,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type CliProcess, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+import { BIN, type CliProcess, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -110,4 +110,41 @@ test("an app that cannot start under dev is reported, and the next good save sta
   expect((await client.get("/")).body).toBe("ready now");
   cli.kill("SIGTERM");
   expect(await cli.proc.exited).toBe(0);
+}, 60_000);
+
+const hasScript = Bun.which("script") !== null;
+test.skipIf(!hasScript)("on a terminal, r + Enter reloads and q + Enter quits (skipped only where util-linux `script`, our pty, is missing)", async () => {
+  const cwd = tempDir();
+  writeFileSync(join(cwd, "app.ts"), app("tty"));
+  const command = [process.execPath, BIN, "dev", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", join(cwd, ".rt"), "app.ts"]
+    .map((w) => `'${w.replace(/'/g, "'\\''")}'`)
+    .join(" ");
+  // `script` gives the CLI a pseudo-terminal as stdin/stdout, as a developer's shell would.
+  const proc = Bun.spawn(["script", "-qfec", command, "/dev/null"], {
+    cwd,
+    env: { ...(process.env as Record<string, string>), NO_COLOR: "1" },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  cleanups.push(async () => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  });
+  let out = "";
+  void (async () => {
+    for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
+  })();
+  const waitFor = async (re: RegExp) => {
+    for (let i = 0; i < 600 && !re.test(out); i++) await Bun.sleep(50);
+    if (!re.test(out)) throw new Error(`no ${re} in:\n${out}`);
+  };
+  await waitFor(/r \+ Enter reloads, q \+ Enter quits/);
+  proc.stdin.write("r\n");
+  await proc.stdin.flush();
+  await waitFor(/generation 2 \(manual reload\)/);
+  proc.stdin.write("q\n");
+  await proc.stdin.flush();
+  await waitFor(/stopped/);
+  expect(await proc.exited).toBe(0);
 }, 60_000);
