@@ -29,7 +29,8 @@ export const statusCommand: Command = {
     }
     const c = ctx.color;
     ctx.out(`${c.bold("supervisor")}   pid ${s.supervisorPid}, up ${duration(s.uptimeMs)}, runtime dir ${dir}`);
-    ctx.out(`${c.bold("generation")}   ${s.generation} (pid ${s.generationPid})`);
+    const restarts = s.restarts > 0 ? c.yellow(`, ${s.restarts} crash restart${s.restarts === 1 ? "" : "s"}`) : "";
+    ctx.out(`${c.bold("generation")}   ${s.generation} (pid ${s.generationPid})${restarts}`);
     for (const l of s.listeners) ctx.out(`${c.bold("listening")}    ${l.family} ${l.address}:${l.port}`);
     ctx.out(`${c.bold("connections")}  ${s.connections}`);
     if (s.reloads.length) {
