@@ -14,8 +14,17 @@ export interface Codec {
   equal(a: unknown, b: unknown): boolean;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/** Writes `s` (already checked to fit) at `at`; returns its UTF-8 length. ASCII is copied inline. */
+export function writeUtf8(r: StateRegion, s: string, at: number, max: number): number {
+  const u8 = r.u8;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return i + r.bytes.utf8Write(s.slice(i), at + i, max - i);
+    u8[at + i] = c;
+  }
+  return n;
+}
 const same = (a: unknown, b: unknown): boolean => a === b;
 
 export function codecFor(r: StateRegion, t: FieldType): Codec {
@@ -65,11 +74,10 @@ export function codecFor(r: StateRegion, t: FieldType): Codec {
       return {
         read: (off) => {
           const len = Math.min(r.u32[off >> 2] ?? 0, max); // a torn length must not read past the field
-          return decoder.decode(r.u8.subarray(off + 4, off + 4 + len));
+          return r.bytes.utf8Slice(off + 4, off + 4 + len);
         },
         write: (off, n) => {
-          const { written } = encoder.encodeInto(n as string, r.u8.subarray(off + 4, off + 4 + max));
-          r.u32[off >> 2] = written;
+          r.u32[off >> 2] = writeUtf8(r, n as string, off + 4, max);
         },
         equal: same,
       };

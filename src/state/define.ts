@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { checkStringBytes } from "./codec.ts";
+import { copyValue, fastValid } from "./validate.ts";
 import { leavesOf, type Entry } from "./layout.ts";
 import { StateRegion, type LockMode } from "./region.ts";
 import { parseStateSchema, type FieldType } from "./schema.ts";
@@ -181,12 +182,15 @@ export function defineState<S extends z.ZodRawShape>(schema: z.ZodObject<S>, opt
       region.lock.acquire();
       try {
         const prev = node.read();
-        const draft = node.read();
+        const draft = copyValue(prev);
         const out = fn(draft) as unknown;
         if (out !== null && typeof out === "object" && typeof (out as { then?: unknown }).then === "function")
           throw new Error("state.update(fn): fn returned a Promise; update holds a cross-process lock, so fn must be synchronous");
-        const next = schema.parse(out === undefined ? draft : out);
-        checkStringBytes(root, next);
+        let next = out === undefined ? draft : out;
+        if (!fastValid(root, next)) {
+          next = schema.parse(next);
+          checkStringBytes(root, next);
+        }
         region.journal.begin();
         try {
           node.write(next, prev);
@@ -195,7 +199,7 @@ export function defineState<S extends z.ZodRawShape>(schema: z.ZodObject<S>, opt
           region.journal.abort();
           throw e;
         }
-        return next;
+        return next as z.output<typeof schema>;
       } finally {
         region.lock.release();
       }

@@ -45,6 +45,12 @@ const READ_SPINS = 200;
 
 export type LockMode = "try" | "require";
 
+/** Buffer methods Bun has (like Node) but its type declarations do not list. */
+export interface Utf8Buffer {
+  utf8Slice(start: number, end: number): string;
+  utf8Write(s: string, offset: number, length: number): number;
+}
+
 let memlockWarned = false;
 
 export class StateRegion implements Words {
@@ -54,6 +60,8 @@ export class StateRegion implements Words {
   readonly u64: BigUint64Array;
   readonly f64: Float64Array;
   readonly u8: Uint8Array;
+  /** The same bytes as a Buffer: its utf8Slice/utf8Write beat TextDecoder/TextEncoder on short strings. */
+  readonly bytes: Utf8Buffer;
   readonly lock: RegionLock;
   readonly journal: Journal;
   /** True when mlock succeeded for the whole region as this process last saw it. */
@@ -72,6 +80,7 @@ export class StateRegion implements Words {
     this.u64 = new BigUint64Array(b);
     this.f64 = new Float64Array(b);
     this.u8 = new Uint8Array(b);
+    this.bytes = Buffer.from(b) as unknown as Utf8Buffer;
     this.journal = new Journal(this);
     this.lock = new RegionLock(this.i32, mapping, file, () => recover(this, this.directory()));
   }

@@ -95,7 +95,8 @@ function parseField(t: z.ZodType, path: string): FieldType {
           throw new StateSchemaError(childPath, "field names must not be empty or contain '.' or '['");
         fields.push([name, parseField(child, childPath)] as const);
       }
-      return { kind: "object", fields, schema: t, plain: checks.length === 0 };
+      // A strict or loose object (a catchall) judges unknown keys: leave that to zod.
+      return { kind: "object", fields, schema: t, plain: checks.length === 0 && def.catchall === undefined };
     }
     case "array": {
       const len = checks.find((c) => c.check === "length_equals");

@@ -4,7 +4,9 @@
 // the field has extra checks). Other fields are written under the region lock and read
 // under the seqlock.
 import type { z } from "zod";
-import { checkStringBytes, codecFor, type Codec } from "./codec.ts";
+import { checkStringBytes, codecFor, writeUtf8, type Codec } from "./codec.ts";
+import { W_SEQ } from "./header.ts";
+import { fastValid, utf8Length } from "./validate.ts";
 import { align8, inlineOffsets, sizeOf, type Entry } from "./layout.ts";
 import type { StateRegion } from "./region.ts";
 import type { FieldType } from "./schema.ts";
@@ -54,16 +56,26 @@ export class LocatedNode implements Node {
 
 /** An object whose fields are separate entries (a nested z.object outside arrays). */
 export class FlatObjectNode implements Node {
-  constructor(private readonly children: readonly (readonly [string, Node])[]) {}
+  private readonly keys: string[];
+  private readonly nodes: Node[];
+  constructor(children: readonly (readonly [string, Node])[]) {
+    this.keys = children.map(([k]) => k);
+    this.nodes = children.map(([, n]) => n);
+  }
   read(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const [k, n] of this.children) out[k] = n.read();
+    const { keys, nodes } = this;
+    for (let i = 0; i < keys.length; i++) out[keys[i]!] = nodes[i]!.read();
     return out;
   }
   write(next: unknown, prev: unknown): void {
     const a = next as Record<string, unknown>;
     const b = prev as Record<string, unknown>;
-    for (const [k, n] of this.children) n.write(a[k], b[k]);
+    const { keys, nodes } = this;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      nodes[i]!.write(a[k], b[k]);
+    }
   }
 }
 
@@ -213,33 +225,119 @@ export class LockedView {
   }
   set(value: unknown): void {
     const f = this.field;
-    const v = f.plain && f.kind === "float64" && typeof value === "number" && Number.isFinite(value) ? value : f.schema.parse(value);
-    checkStringBytes(f, v);
+    let v = value;
+    if (!fastValid(f, v)) {
+      v = f.schema.parse(v);
+      checkStringBytes(f, v);
+    }
     this.r.transaction(() => this.node.write(v, this.node.read()));
   }
 }
 
-export class Float64View extends LockedView {
+/** A string: the hot paths are written out (no closures, no zod for a plain .max(n)). */
+export class StringView {
+  private readonly max: number;
+  constructor(
+    private readonly r: StateRegion,
+    private readonly field: FieldType & { kind: "string" },
+    private readonly entry: Entry,
+    private readonly off: number,
+  ) {
+    this.max = field.maxBytes;
+  }
+  get(): string {
+    const r = this.r;
+    const u32 = r.u32;
+    const at = this.off;
+    for (let spins = 0; ; spins++) {
+      const s = Atomics.load(u32, W_SEQ);
+      if ((s & 1) === 0 || r.lock.held) {
+        const v = this.raw(at);
+        if (Atomics.load(u32, W_SEQ) === s) return v;
+      } else if (spins > 100) return r.readStable(() => this.raw(at)); // waits for (or recovers) the writer
+    }
+  }
+  private raw(at: number): string {
+    const len = Math.min(this.r.u32[at >> 2] ?? 0, this.max); // a torn length must not read past the field
+    return this.r.bytes.utf8Slice(at + 4, at + 4 + len);
+  }
+  set(value: string): void {
+    const f = this.field;
+    if (!(f.plain && typeof value === "string" && value.length <= this.max && utf8Length(value) <= this.max)) {
+      f.schema.parse(value);
+      checkStringBytes(f, value);
+    }
+    const r = this.r;
+    r.lock.acquire();
+    try {
+      r.journal.begin();
+      r.journal.saveBytes(this.entry);
+      r.u32[this.off >> 2] = writeUtf8(r, value, this.off + 4, this.max);
+      r.journal.commit();
+    } finally {
+      r.lock.release();
+    }
+  }
+}
+
+export class Float64View {
+  constructor(
+    private readonly r: StateRegion,
+    private readonly field: FieldType,
+    private readonly entry: Entry,
+    private readonly i: number,
+  ) {}
+  get(): number {
+    const r = this.r;
+    const u32 = r.u32;
+    for (let spins = 0; ; spins++) {
+      const s = Atomics.load(u32, W_SEQ);
+      if ((s & 1) === 0 || r.lock.held) {
+        const v = r.f64[this.i] as number;
+        if (Atomics.load(u32, W_SEQ) === s) return v;
+      } else if (spins > 100) return r.readStable(() => r.f64[this.i] as number);
+    }
+  }
+  set(value: number): void {
+    if (!(this.field.plain && typeof value === "number" && value >= -MAX_F64 && value <= MAX_F64)) this.field.schema.parse(value);
+    const r = this.r;
+    r.lock.acquire();
+    try {
+      r.journal.begin();
+      r.journal.saveBytes(this.entry);
+      r.f64[this.i] = value;
+      r.journal.commit();
+    } finally {
+      r.lock.release();
+    }
+  }
   /** Adds `delta` under the lock (a float has no atomic add); returns the new value. */
   add(delta: number): number {
     let out = 0;
     this.r.transaction(() => {
-      const old = this.node.read() as number;
-      out = this.field.schema.parse(old + delta) as number;
-      this.node.write(out, old);
+      const old = this.r.f64[this.i] as number;
+      out = old + delta;
+      if (!fastValid(this.field, out)) this.field.schema.parse(out);
+      this.r.journal.saveBytes(this.entry);
+      this.r.f64[this.i] = out;
     });
     return out;
   }
   compareExchange(expected: number, value: number): number {
-    this.field.schema.parse(value);
+    if (!fastValid(this.field, value)) this.field.schema.parse(value);
     let old = 0;
     this.r.transaction(() => {
-      old = this.node.read() as number;
-      if (old === expected) this.node.write(value, old);
+      old = this.r.f64[this.i] as number;
+      if (old === expected) {
+        this.r.journal.saveBytes(this.entry);
+        this.r.f64[this.i] = value;
+      }
     });
     return old;
   }
 }
+
+const MAX_F64 = Number.MAX_VALUE;
 
 export class ArrayView extends LockedView {
   private readonly elements: unknown[];
@@ -284,9 +382,9 @@ export function viewAt(r: StateRegion, f: FieldType, entry: Entry, off: number):
     case "enum":
       return new EnumView(r.u32, off >> 2, f.values, f.schema, f.plain);
     case "float64":
-      return new Float64View(r, new LocatedNode(r, f, entry, off), f);
+      return new Float64View(r, f, entry, off >> 3);
     case "string":
-      return new LockedView(r, new LocatedNode(r, f, entry, off), f);
+      return new StringView(r, f, entry, off);
     case "array":
       return new ArrayView(r, new LocatedNode(r, f, entry, off), f, entry, off);
     case "object": {
