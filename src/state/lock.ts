@@ -64,7 +64,12 @@ export class RegionLock {
         if (Atomics.compareExchange(w, W_LOCK, owner, this.me) === owner) {
           Atomics.store(w, W_LOCK_THREAD, this.thread);
           this.held = true;
-          this.onTakenOver(owner);
+          try {
+            this.onTakenOver(owner);
+          } catch (e) {
+            this.release(); // never keep a lock we could not repair: the next taker tries again
+            throw e;
+          }
           return;
         }
         continue;
