@@ -5,9 +5,9 @@ import { ptr } from "bun:ffi";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AF_UNIX, check, close, libc, recvFds, SOCK_CLOEXEC, SOCK_DGRAM } from "../ffi/index.ts";
+import { AF_UNIX, check, close, createListener, libc, recvFds, SOCK_CLOEXEC, SOCK_DGRAM } from "../ffi/index.ts";
 import { unixAddress } from "../src/supervisor/systemd.ts";
-import { KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -90,4 +90,35 @@ test("start speaks sd_notify: READY+MAINPID, RELOADING+MONOTONIC_USEC then READY
   const stopping = await waitForNote(sock, [], "STOPPING");
   expect(stopping.STOPPING).toBe("1");
   expect(await cli.proc.exited).toBe(0);
+}, 60_000);
+
+test("start under socket activation adopts systemd's listener (LISTEN_FDS=1, fd 3) instead of binding", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "lf-sd-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "app.ts"), `export default { fetch: () => new Response("activated") };\n`);
+  const { fd, address } = createListener({ hostname: "127.0.0.1", port: 0, backlog: 16 });
+  cleanups.push(() => close(fd));
+  // `exec` keeps the shell's pid, so LISTEN_PID=$$ names the liveframe process, as systemd does.
+  const proc = Bun.spawn(
+    ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"', process.execPath, BIN, "start", "--port", "1", "--runtime-dir", join(dir, "rt"), "app.ts"],
+    { cwd: dir, env: { ...(process.env as Record<string, string>), NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe", fd] as never },
+  );
+  cleanups.push(async () => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  });
+  let out = "";
+  void (async () => {
+    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(chunk);
+  })();
+  for (let i = 0; i < 600 && !LISTENING.test(out); i++) await Bun.sleep(50);
+  // --port 1 was ignored: the port is the one of the socket systemd (this test) passed.
+  expect(Number(out.match(LISTENING)?.[1])).toBe(address.port);
+  close(fd); // only liveframe holds the listener now
+  cleanups.pop();
+  const client = await KeepAliveClient.connect(address.port);
+  cleanups.push(() => client.close());
+  expect((await client.get("/")).body).toBe("activated");
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
 }, 60_000);
