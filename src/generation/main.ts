@@ -1,6 +1,6 @@
 // The process entry of one generation. The supervisor spawns it with its channel on fds 3
 // (JSON frames) and 4 (fds), and drives it: boot → listen and/or take → … → give or stop → exit.
-import { libc } from "../../ffi/index.ts";
+import { libc, setCloexec } from "../../ffi/index.ts";
 import { Channel, ConnectionSender, adoptBatch, channelEndsSchema } from "../handoff/index.ts";
 import type { GenerationMessage, PeerMessage, SupervisorMessage, BootConfig } from "../handoff/index.ts";
 import { peerMessageSchema, supervisorMessageSchema } from "../handoff/index.ts";
@@ -31,6 +31,11 @@ if (libc.getppid() !== supervisorPid) {
 // graceful stop or a reload and tells us over the channel; dying here on our own would cut
 // requests in flight (and look like a crash). If the supervisor dies, PDEATHSIG ends us.
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => {});
+
+// Bun.spawn placed our channel at fds 3 and 4 without close-on-exec. Bun's own spawn closes
+// extra fds in children anyway; close-on-exec covers every other way an app might exec.
+setCloexec(SUPERVISOR_CHANNEL.stream, true);
+setCloexec(SUPERVISOR_CHANNEL.fds, true);
 
 let config: BootConfig | undefined;
 let loaded: LoadedApp | undefined;
