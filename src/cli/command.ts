@@ -37,7 +37,7 @@ export const RUNTIME_DIR_FLAG: FlagSpec = {
   name: "runtime-dir",
   type: "string",
   value: "DIR",
-  help: "where the running server's control socket lives (default ./.liveframe)",
+  help: "the control socket and shared state files live here (default ./.liveframe)",
 };
 export const CONFIG_FLAG: FlagSpec = {
   name: "config",
