@@ -2,7 +2,7 @@
 // the mapping, a futex to sleep on when it is taken, and recovery when its holder died.
 import { threadId } from "node:worker_threads";
 import { futexWait, futexWake, type Mapping } from "../../ffi/index.ts";
-import { W_LOCK, W_LOCK_THREAD, W_WAITERS } from "./header.ts";
+import { W_LOCK, W_LOCK_THREAD, W_SEQ, W_WAITERS } from "./header.ts";
 
 /** Busy retries before sleeping: a holder keeps the lock for well under a microsecond. */
 const SPIN_LIMIT = 64;
@@ -29,7 +29,7 @@ export class RegionLock {
     private readonly words: Int32Array,
     private readonly mapping: Mapping,
     private readonly file: string,
-    /** Called with the dead holder's pid right after this process took the lock over. */
+    /** Repairs the region after a holder died (its pid, or 0 when only the odd seqlock tells). */
     private readonly onTakenOver: (deadPid: number) => void,
   ) {}
 
@@ -41,9 +41,19 @@ export class RegionLock {
     if (Atomics.compareExchange(this.words, W_LOCK, 0, this.me) === 0) {
       Atomics.store(this.words, W_LOCK_THREAD, this.thread);
       this.held = true;
-      return;
+    } else this.acquireSlow();
+    // Holding the lock while the seqlock is odd: a writer died mid-write and whoever took
+    // its lock over could not repair the region. Repair it now.
+    if ((Atomics.load(this.words, W_SEQ) & 1) !== 0) this.repair(0);
+  }
+
+  private repair(deadPid: number): void {
+    try {
+      this.onTakenOver(deadPid);
+    } catch (e) {
+      this.release(); // never keep a lock we could not repair: the next taker tries again
+      throw e;
     }
-    this.acquireSlow();
   }
 
   private acquireSlow(): void {
@@ -64,12 +74,7 @@ export class RegionLock {
         if (Atomics.compareExchange(w, W_LOCK, owner, this.me) === owner) {
           Atomics.store(w, W_LOCK_THREAD, this.thread);
           this.held = true;
-          try {
-            this.onTakenOver(owner);
-          } catch (e) {
-            this.release(); // never keep a lock we could not repair: the next taker tries again
-            throw e;
-          }
+          this.repair(owner);
           return;
         }
         continue;
