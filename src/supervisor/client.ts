@@ -65,7 +65,13 @@ export async function sendControl(runtimeDir: string, req: ControlRequest): Prom
   if (raw.trim() === "") {
     throw new Error(`the supervisor at ${path} closed the connection without answering (was this uid refused? see its log)`);
   }
-  const res = parseMessage(controlResponseSchema, JSON.parse(raw.trim()), `supervisor at ${path}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.trim());
+  } catch {
+    throw new Error(`malformed message from supervisor at ${path}: not JSON (${JSON.stringify(raw.slice(0, 80))})`);
+  }
+  const res = parseMessage(controlResponseSchema, json, `supervisor at ${path}`);
   if (!res.ok) throw new Error(res.error);
   if (req.cmd === "reload") return parseMessage(reloadOutcomeSchema, res.result, `supervisor at ${path}`) as ReloadOutcome;
   if (req.cmd === "status") return parseMessage(statusReportSchema, res.result, `supervisor at ${path}`) as StatusReport;
