@@ -45,6 +45,7 @@ export class DevReloader {
   async #run(files: string[]): Promise<void> {
     this.#busy = true;
     const c = this.#ctx.color;
+    const ec = this.#ctx.errColor;
     const what = files.length ? `${describeChange([...new Set(files)])} changed` : "manual reload";
     try {
       // A syntax error is found without touching the serving generation.
@@ -52,7 +53,7 @@ export class DevReloader {
         const problem = checkSyntax(resolve(this.#root, f));
         if (problem) {
           const status = this.#supervisor.status();
-          this.#ctx.err(c.red(`✗ ${f}: syntax error, still serving generation ${status.generation}`));
+          this.#ctx.err(ec.red(`✗ ${f}: syntax error, still serving generation ${status.generation}`));
           this.#ctx.err(formatSyntaxProblem(problem, relative(this.#ctx.cwd, problem.file) || problem.file));
           return;
         }
@@ -70,11 +71,11 @@ export class DevReloader {
             c.dim(`, ${outcome.connectionsMoved} connection${outcome.connectionsMoved === 1 ? "" : "s"} carried over`),
         );
       } else {
-        this.#ctx.err(c.red(`✗ ${what}: reload failed, still serving generation ${outcome.from}`));
+        this.#ctx.err(ec.red(`✗ ${what}: reload failed, still serving generation ${outcome.from}`));
         this.#ctx.err(outcome.error ?? describeReload(outcome));
       }
     } catch (e) {
-      this.#ctx.err(c.red(`✗ ${what}: ${(e as Error).message}`));
+      this.#ctx.err(ec.red(`✗ ${what}: ${(e as Error).message}`));
     } finally {
       this.#busy = false;
       const next = this.#pending;
@@ -130,7 +131,7 @@ export const devCommand: Command = {
         if (retry) return retry();
         savedDuringBoot.push(...files);
       },
-      onError: (e) => ctx.err(c.yellow(`liveframe: watching ${root} failed: ${e.message}; r + Enter still reloads`)),
+      onError: (e) => ctx.err(ctx.errColor.yellow(`liveframe: watching ${root} failed: ${e.message}; r + Enter still reloads`)),
     });
     let running: Awaited<ReturnType<typeof runSupervisor>>;
     for (;;) {
@@ -147,8 +148,8 @@ export const devCommand: Command = {
           watcher.close();
           throw e;
         }
-        ctx.err(c.red(`✗ ${(e as Error).message}`));
-        ctx.err(c.dim("fix it and save to try again (Ctrl-C quits)"));
+        ctx.err(ctx.errColor.red(`✗ ${(e as Error).message}`));
+        ctx.err(ctx.errColor.dim("fix it and save to try again (Ctrl-C quits)"));
         await new Promise<void>((resolve) => (retry = resolve));
         retry = undefined;
         savedDuringBoot = [];
