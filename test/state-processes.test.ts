@@ -1,7 +1,8 @@
 // State shared by real processes: exact counts, untorn multi-field updates, dead lock holders.
 import { afterEach, beforeEach, expect, test } from "bun:test";
+import * as fs from "node:fs";
 import { defineState } from "../src/state/index.ts";
-import { counterSchema, pairConsistent, pairSchema } from "./state-child.ts";
+import { counterSchema, pairConsistent, pairSchema, v1Schema } from "./state-child.ts";
 import { Sandbox } from "./state-support.ts";
 
 let box: Sandbox;
@@ -86,4 +87,25 @@ test("a writer killed with kill -9 at a random moment of a busy update loop leav
     s.update((d) => ({ ...d, a: d.a + 1, b: -(d.a + 1), s: `v${d.a + 1}`, f: (d.a + 1) / 2, big: BigInt(d.a + 1) * 3n }));
     expect(pairConsistent(s.snapshot())).toBe(true);
   }
+});
+
+test("a lock left by a process of an earlier boot (its pid now alive again) does not block the next boot", async () => {
+  const file = box.file();
+  const s = defineState(v1Schema, { file });
+  s.hits.set(5);
+  s.name.set("before reboot");
+  s.sync();
+  // Make the file look like it was locked mid-write before a reboot by a pid that is alive
+  // now (pid 1 always is): lock owner = 1, seqlock odd, a different boot id.
+  const fd = fs.openSync(file, "r+");
+  const words = new Uint32Array(16);
+  fs.readSync(fd, words, 0, 64, 0);
+  words[8] = 1; // lock owner pid
+  words[10] = (words[10]! | 1) >>> 0; // seqlock odd: a write was under way
+  words[13] = 12345; // boot id hash of "the previous boot"
+  fs.writeSync(fd, words, 0, 64, 0);
+  fs.closeSync(fd);
+  const child = box.spawn("define", file, "v1Schema");
+  expect(await child.line("ok", 20_000)).toBe(`ok ${JSON.stringify({ hits: 5, name: "before reboot" })}`);
+  expect(await child.exited).toBe(0);
 });

@@ -6,7 +6,7 @@
 //  12  header bytes (u32)                40 seqlock sequence (u32, odd = a write is under way)
 //  16  region bytes in use (u32)         44 commit mark (u32, 1 = the write under way is complete)
 //  20  layout version (u32, +1 per       48 lock owner thread id (i32: Bun workers share the pid)
-//      directory change)
+//      directory change)                52 boot id hash (u32) of the boot that last opened it
 //  24  directory offset (u32) } one 64-bit word, stored at once so that the pair is never torn
 //  28  directory length (u32) }
 //
@@ -35,6 +35,8 @@ export const W_WAITERS = 9;
 export const W_SEQ = 10;
 export const W_COMMIT = 11;
 export const W_LOCK_THREAD = 12;
+/** Hash of the kernel boot id of the last boot that opened the region (see region.ts). */
+export const W_BOOT = 13;
 
 const entrySchema = z.object({
   path: z.string().min(1),

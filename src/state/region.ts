@@ -28,7 +28,10 @@ import {
   W_LAYOUT_VERSION,
   W_SEQ,
   W_SIZE,
+  W_BOOT,
+  W_LOCK,
   W_VERSION,
+  W_WAITERS,
 } from "./header.ts";
 import { Journal, recover, type Words } from "./journal.ts";
 import { align8, allocate, describe, type Entry, type Leaf } from "./layout.ts";
@@ -97,11 +100,28 @@ export class StateRegion implements Words {
       checkHeader(file, head, bytes);
       if (bytes > MAX_REGION_BYTES)
         throw new RegionRefusedError(file, `it is ${bytes} bytes, more than the ${MAX_REGION_BYTES} a region may hold`);
-      return new StateRegion(file, fd, mapShared(fd, MAX_REGION_BYTES));
+      const region = new StateRegion(file, fd, mapShared(fd, MAX_REGION_BYTES));
+      region.forgetEarlierBoot();
+      return region;
     } catch (e) {
       fs.closeSync(fd);
       throw e;
     }
+  }
+
+  /**
+   * A lock word written before a reboot names a pid that may belong to an unrelated process
+   * now, which would look alive forever. The first process of a new boot to open the region
+   * clears such a lock (the next holder then repairs a half-done write: the seqlock is odd).
+   */
+  private forgetEarlierBoot(): void {
+    const boot = bootHash();
+    const seen = Atomics.load(this.u32, W_BOOT);
+    if (seen === boot) return;
+    const staleOwner = Atomics.load(this.i32, W_LOCK);
+    if (Atomics.compareExchange(this.u32, W_BOOT, seen, boot) !== seen) return;
+    if (seen !== 0 && staleOwner !== 0) Atomics.compareExchange(this.i32, W_LOCK, staleOwner, 0);
+    Atomics.store(this.i32, W_WAITERS, 0);
   }
 
   /** Bytes of the file in use by the region (header, fields, journals, directory). */
@@ -230,6 +250,19 @@ export class StateRegion implements Words {
   sync(): void {
     syncMemory(this.mapping, this.size);
   }
+}
+
+/** FNV-1a of the kernel's boot id; never 0 (0 = "no boot recorded yet"). */
+function bootHash(): number {
+  let text = "unknown-boot";
+  try {
+    text = fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    // no /proc: every boot looks the same, stale locks are then only taken over by pid checks
+  }
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h === 0 ? 1 : h;
 }
 
 function changedType(file: string, field: string, from: string, to: string): Error {
