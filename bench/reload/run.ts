@@ -1,5 +1,6 @@
 // Reload benchmark: wrk on 64 keep-alive connections plus connection-per-request loops, with
-// and without N reloads, on liveframe (`liveframe start`, reload over the control socket) and,
+// and without N reloads, on liveframe (`liveframe start`, each reload by `liveframe reload`,
+// which must exit 0; latency = trigger → new generation accepting, as the supervisor timed it) and,
 // side by side in the same run, on the usual alternative: Bun.serve with reusePort, reloaded
 // by starting a new instance and then stopping the old one.
 //
@@ -88,11 +89,17 @@ async function startLiveframe(): Promise<Target> {
   return {
     port: Number(m[1]),
     async reload() {
-      const t0 = performance.now();
-      const o = await sendControl(runtimeDir, { cmd: "reload", timeoutMs: 30_000 });
+      // The real command, as an operator runs it; its exit code is the verdict.
+      const cli = spawn([bun, join(here, "../../bin/liveframe.ts"), "reload", "--timeout", "30", "--runtime-dir", runtimeDir], {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      const [out, err, code] = await Promise.all([new Response(cli.stdout).text(), new Response(cli.stderr).text(), cli.exited]);
       const s = await sendControl(runtimeDir, { cmd: "status" });
       if (s.supervisorPid !== supervisorPid) pidChanged = true;
-      return { ok: o.ok, servingMs: o.servingMs ?? performance.now() - t0, error: o.error };
+      const last = s.reloads[s.reloads.length - 1];
+      return { ok: code === 0, servingMs: last?.servingMs ?? NaN, error: code === 0 ? undefined : `exit ${code}: ${(err + out).trim()}` };
     },
     async stop() {
       proc.kill("SIGTERM");
