@@ -31,7 +31,7 @@ test("appending fields keeps every value and the offsets of the shared fields", 
   // The old view still works on the same memory.
   v1.hits.add(1);
   expect(v2.hits.get()).toBe(42);
-});
+}, 60_000);
 
 test("a removed field is ignored and its value survives for a schema that has it again", async () => {
   const file = box.file();
@@ -42,7 +42,7 @@ test("a removed field is ignored and its value survives for a schema that has it
   expect(await child.exited).toBe(0);
   const again = box.spawn("define", file, "v2Schema");
   expect(await again.line("ok")).toBe(`ok ${JSON.stringify({ hits: 1, name: "n", extra: 77, note: "remember me" })}`);
-});
+}, 60_000);
 
 test("a changed field type is refused naming the field, the file is left as it was", async () => {
   const file = box.file();
@@ -57,7 +57,7 @@ test("a changed field type is refused naming the field, the file is left as it w
   expect(fs.readFileSync(file).equals(bytes)).toBe(true);
   expect(() => defineState(changedSchema, { file })).toThrow('state field "hits" changed type from int32 to string(8)');
   expect(v1.hits.get()).toBe(5);
-});
+}, 60_000);
 
 test("a leaf that became an object (and back) is a changed type", () => {
   const file = box.file();
@@ -70,7 +70,7 @@ test("a leaf that became an object (and back) is a changed type", () => {
   expect(() => defineState(z.object({ user: z.int32() }), { file: other })).toThrow(
     'state field "user" changed type from object to int32',
   );
-});
+}, 60_000);
 
 test("enum values, string capacity and array length are part of the type", () => {
   const file = box.file();
@@ -78,7 +78,7 @@ test("enum values, string capacity and array length are part of the type", () =>
   expect(() => defineState(z.object({ e: z.enum(["a", "c"]) }), { file })).toThrow('state field "e" changed type');
   expect(() => defineState(z.object({ s: z.string().max(5) }), { file })).toThrow('state field "s" changed type from string(4) to string(5)');
   expect(() => defineState(z.object({ xs: z.array(z.int32()).length(3) }), { file })).toThrow('state field "xs" changed type');
-});
+}, 60_000);
 
 test("two processes with different compatible schemas work on one file at once", async () => {
   const file = box.file();
@@ -94,7 +94,7 @@ test("two processes with different compatible schemas work on one file at once",
   expect(s.extra.get()).toBe(30000);
   expect(s.name.get()).toMatch(/^v1-\d+$/);
   expect(s.note.get()).toMatch(/^v2-\d+$/);
-});
+}, 60_000);
 
 function expectRefused(file: string, message: string): void {
   const bytes = fs.readFileSync(file);
@@ -117,7 +117,7 @@ test("a file that is not a liveframe region is refused and left untouched", () =
   const empty = box.file("empty.bin");
   fs.writeFileSync(empty, "");
   expectRefused(empty, "it is not a liveframe state region");
-});
+}, 60_000);
 
 test("a region of an unknown format version is refused and left untouched", () => {
   const file = box.file();
@@ -128,7 +128,7 @@ test("a region of an unknown format version is refused and left untouched", () =
   const other = box.file("copy.bin");
   fs.copyFileSync(file, other); // a file this process has not opened yet
   expectRefused(other, "it has state format version 99, this liveframe reads version 1");
-});
+}, 60_000);
 
 test("a corrupt header or layout directory is refused and left untouched", () => {
   const file = box.file();
@@ -144,4 +144,4 @@ test("a corrupt header or layout directory is refused and left untouched", () =>
   const short = box.file("truncated.bin");
   fs.writeFileSync(short, fs.readFileSync(file).subarray(0, 4200));
   expectRefused(short, "its header is corrupt");
-});
+}, 60_000);

@@ -21,7 +21,7 @@ test("with a working mlock the region is locked and nothing is printed", async (
   expect(await c.line("locked=")).toBe("locked=true,true hits=1");
   expect(await c.exited).toBe(0);
   expect(await c.stderr()).toBe("");
-});
+}, 60_000);
 
 test.skipIf(!setpriv)("RLIMIT_MEMLOCK too small: one warning naming the limit and the fix, then it runs unlocked (skipped only when setpriv is missing)", async () => {
   const file = box.file();
@@ -35,7 +35,7 @@ test.skipIf(!setpriv)("RLIMIT_MEMLOCK too small: one warning naming the limit an
   expect(err).toContain("ulimit -l unlimited");
   expect(err).toContain("LimitMEMLOCK=infinity");
   expect(err).toContain("going on unlocked");
-});
+}, 60_000);
 
 test.skipIf(!setpriv)('lock: "require" refuses to start when mlock is not allowed (skipped only when setpriv is missing)', async () => {
   const file = box.file();
@@ -45,4 +45,4 @@ test.skipIf(!setpriv)('lock: "require" refuses to start when mlock is not allowe
   expect(err).toContain("cannot lock the state file");
   expect(err).toContain("RLIMIT_MEMLOCK is 4 KiB");
   expect(err).toContain('or pass lock: "try" to run unlocked');
-});
+}, 60_000);

@@ -17,7 +17,7 @@ test("4 processes × 20000 add(1) on one counter give exactly 80000", async () =
   const codes = await Promise.all(kids.map((k) => k.exited));
   expect(codes).toEqual([0, 0, 0, 0]);
   expect(defineState(counterSchema, { file }).hits.get()).toBe(80000);
-});
+}, 60_000);
 
 test("multi-field updates from 2 writer processes are never seen torn by 2 reader processes", async () => {
   const file = box.file();
@@ -33,7 +33,7 @@ test("multi-field updates from 2 writer processes are never seen torn by 2 reade
   expect(outs).toEqual(["done torn=0", "done torn=0"]);
   expect(await Promise.all([...writers, ...readers].map((k) => k.exited))).toEqual([0, 0, 0, 0]);
   expect(pairConsistent(s.snapshot())).toBe(true);
-});
+}, 60_000);
 
 test("a lock holder killed with kill -9 mid-lock: the lock is recovered and its change never lands", async () => {
   const file = box.file();
@@ -53,7 +53,7 @@ test("a lock holder killed with kill -9 mid-lock: the lock is recovered and its 
   });
   expect(after).toEqual({ a: 8, b: -8, s: "v8", f: 4, big: 24n });
   expect(s.snapshot()).toEqual(after);
-});
+}, 60_000);
 
 test("a writer killed with kill -9 half-way through a write is rolled back by the next reader", async () => {
   const file = box.file();
@@ -70,7 +70,7 @@ test("a writer killed with kill -9 half-way through a write is rolled back by th
   expect(s.a.get()).toBe(5);
   s.a.add(1);
   expect(s.snapshot().a).toBe(6);
-});
+}, 60_000);
 
 test("a writer killed with kill -9 at a random moment of a busy update loop leaves a consistent state", async () => {
   const file = box.file();
@@ -87,7 +87,7 @@ test("a writer killed with kill -9 at a random moment of a busy update loop leav
     s.update((d) => ({ ...d, a: d.a + 1, b: -(d.a + 1), s: `v${d.a + 1}`, f: (d.a + 1) / 2, big: BigInt(d.a + 1) * 3n }));
     expect(pairConsistent(s.snapshot())).toBe(true);
   }
-});
+}, 60_000);
 
 test("a lock left by a process of an earlier boot (its pid now alive again) does not block the next boot", async () => {
   const file = box.file();
@@ -108,4 +108,4 @@ test("a lock left by a process of an earlier boot (its pid now alive again) does
   const child = box.spawn("define", file, "v1Schema");
   expect(await child.line("ok", 20_000)).toBe(`ok ${JSON.stringify({ hits: 5, name: "before reboot" })}`);
   expect(await child.exited).toBe(0);
-});
+}, 60_000);

@@ -37,12 +37,12 @@ test("default file: <LIVEFRAME_RUNTIME_DIR or ./.liveframe>/state/<name>.bin", (
     if (saved === undefined) delete process.env.LIVEFRAME_RUNTIME_DIR;
     else process.env.LIVEFRAME_RUNTIME_DIR = saved;
   }
-});
+}, 60_000);
 
 test("options are validated", () => {
   expect(() => defineState(z.object({ x: z.int32() }), { name: "../etc" })).toThrow(ZodError);
   expect(() => defineState(z.object({ x: z.int32() }), { lock: "always" as "try" })).toThrow(ZodError);
-});
+}, 60_000);
 
 test("a new state starts at zero values, and views read what they write", () => {
   const s = defineState(schema, { file: fresh() });
@@ -73,7 +73,7 @@ test("a new state starts at zero values, and views read what they write", () => 
   s.xs.set([1, 2, 3]);
   expect(s.xs.get()).toEqual([1, 2, 3]);
   expect(() => s.xs.at(3)).toThrow("index out of range");
-});
+}, 60_000);
 
 test("compareExchange stores only over the expected value and returns what was there", () => {
   const s = defineState(schema, { file: fresh() });
@@ -85,7 +85,7 @@ test("compareExchange stores only over the expected value and returns what was t
   expect(s.total.compareExchange(0n, 5n)).toBe(0n);
   expect(s.ratio.compareExchange(0, 2.5)).toBe(0);
   expect(s.ratio.get()).toBe(2.5);
-});
+}, 60_000);
 
 test("an invalid value throws a ZodError and writes nothing", () => {
   const s = defineState(schema, { file: fresh() });
@@ -112,7 +112,7 @@ test("an invalid value throws a ZodError and writes nothing", () => {
     expect(run, what).toThrow(ZodError);
   }
   expect(s.snapshot()).toEqual(before);
-});
+}, 60_000);
 
 test("add never wraps: a result out of range throws a ZodError and changes nothing", () => {
   const s = defineState(schema, { file: fresh() });
@@ -122,7 +122,7 @@ test("add never wraps: a result out of range throws a ZodError and changes nothi
   expect(() => s.count.add(-1)).toThrow(ZodError);
   expect(s.count.get()).toBe(0);
   expect(() => s.hits.add(0.5)).toThrow(TypeError);
-});
+}, 60_000);
 
 test("extra checks in the schema are enforced on set and add", () => {
   const s = defineState(z.object({ stock: z.int32().min(0).max(10), code: z.string().max(6).regex(/^[a-z]*$/) }), { file: fresh() });
@@ -133,7 +133,7 @@ test("extra checks in the schema are enforced on set and add", () => {
   expect(() => s.code.set("ABC")).toThrow(ZodError);
   s.code.set("abc");
   expect(s.code.get()).toBe("abc");
-});
+}, 60_000);
 
 test("update: mutate the draft or return a new object; validated as a whole", () => {
   const s = defineState(schema, { file: fresh() });
@@ -155,7 +155,7 @@ test("update: mutate the draft or return a new object; validated as a whole", ()
     }),
   ).toThrow(ZodError);
   expect(s.snapshot()).toEqual(before);
-});
+}, 60_000);
 
 test("update refuses an async fn and set() inside fn, writing nothing", () => {
   const s = defineState(schema, { file: fresh() });
@@ -170,7 +170,7 @@ test("update refuses an async fn and set() inside fn, writing nothing", () => {
   expect(s.name.get()).toBe("");
   s.hits.add(1); // the lock was released
   expect(s.update((d) => d).hits).toBe(1);
-});
+}, 60_000);
 
 test("update writes integers as a difference: a lock-free add during fn is merged, not lost", () => {
   const s = defineState(schema, { file: fresh() });
@@ -179,7 +179,7 @@ test("update writes integers as a difference: a lock-free add during fn is merge
     d.hits += 1;
   });
   expect(s.hits.get()).toBe(11);
-});
+}, 60_000);
 
 test("snapshot is a plain copy; two definitions of one file share the memory", () => {
   const file = fresh();
@@ -192,4 +192,4 @@ test("snapshot is a plain copy; two definitions of one file share the memory", (
   expect(a.hits.get()).toBe(3);
   syncAllStates();
   expect(a.info.layout().map((e) => e.path)).toContain("user.tag");
-});
+}, 60_000);
