@@ -86,16 +86,21 @@ export class SupervisorProcess implements Supervisor {
 
   async reload(opts: { timeoutMs?: number; reason?: string } = {}): Promise<ReloadOutcome> {
     const from = this.active;
-    const refused = (error: string): ReloadOutcome => ({
-      ok: false,
-      from: from.number,
-      totalMs: 0,
-      connectionsMoved: 0,
-      requestsDrained: 0,
-      error,
-      reason: opts.reason,
-      at: new Date().toISOString(),
-    });
+    const refused = (error: string): ReloadOutcome => {
+      const outcome: ReloadOutcome = {
+        ok: false,
+        from: from.number,
+        totalMs: 0,
+        connectionsMoved: 0,
+        requestsDrained: 0,
+        error,
+        reason: opts.reason,
+        at: new Date().toISOString(),
+      };
+      // In the log (a refused SIGHUP has no one else to tell), not in the history.
+      this.emit({ type: "reload-failed", outcome, refused: true });
+      return outcome;
+    };
     if (this.stopping) return refused("the server is stopping: nothing to reload");
     if (this.reloading) {
       const r = this.reloading;
@@ -103,7 +108,11 @@ export class SupervisorProcess implements Supervisor {
         `a reload is already in progress (generation ${r.from} → ${r.to}, started ${fmtSeconds(performance.now() - r.startedAt)} ago): wait for it to finish, then retry`,
       );
     }
-    if (this.restarting) return refused("the supervisor is restarting a crashed generation: retry in a few seconds");
+    if (this.restarting) {
+      return refused(
+        `the supervisor is restarting a crashed generation (attempt ${this.crashesInARow}); each attempt loads ${this.o.entry} afresh, so a fixed app is picked up by the next one`,
+      );
+    }
     const timeoutMs = opts.timeoutMs ?? this.o.readyTimeoutMs;
     const t0 = performance.now();
     const at = new Date().toISOString();
