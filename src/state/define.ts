@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { checkStringBytes } from "./codec.ts";
-import { copyValue, fastValid } from "./validate.ts";
+import { compileCopier, compileValidator } from "./validate.ts";
 import { leavesOf, type Entry } from "./layout.ts";
 import { StateRegion, type LockMode } from "./region.ts";
 import { parseStateSchema, type FieldType } from "./schema.ts";
@@ -176,18 +176,20 @@ export function defineState<S extends z.ZodRawShape>(schema: z.ZodObject<S>, opt
   const state = rootNode.view as Record<string, unknown>;
   const node = rootNode.node;
   const name = opts.name ?? (opts.file ? path.basename(file) : DEFAULT_STATE_NAME);
+  const copy = compileCopier(root);
+  const valid = compileValidator(root);
 
   const methods: StateMethods<unknown> = {
     update(fn) {
       region.lock.acquire();
       try {
         const prev = node.read();
-        const draft = copyValue(prev);
+        const draft = copy(prev);
         const out = fn(draft) as unknown;
         if (out !== null && typeof out === "object" && typeof (out as { then?: unknown }).then === "function")
           throw new Error("state.update(fn): fn returned a Promise; update holds a cross-process lock, so fn must be synchronous");
         let next = out === undefined ? draft : out;
-        if (!fastValid(root, next)) {
+        if (!valid(next)) {
           next = schema.parse(next);
           checkStringBytes(root, next);
         }

@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { z } from "zod";
 import { parseStateSchema } from "./schema.ts";
-import { copyValue, fastValid, utf8Length } from "./validate.ts";
+import { compileCopier, compileValidator, copyValue, fastValid, utf8Length } from "./validate.ts";
 
 // For a plain field the fast check must give exactly zod's answer, or the hot path would
 // accept what the schema refuses (or the reverse).
@@ -27,6 +27,7 @@ for (const [name, schema, values] of cases) {
       if (zodOk && field.kind === "string") zodOk = utf8Length(v as string) <= field.maxBytes;
       if (zodOk && field.kind === "object") zodOk = utf8Length((v as { s: string }).s) <= 2;
       expect([v, fastValid(field, v)]).toEqual([v, zodOk]);
+      expect([v, compileValidator(field)(v)]).toEqual([v, zodOk]);
     }
   });
 }
@@ -43,8 +44,12 @@ test("utf8Length matches the encoder, lone surrogates included", () => {
     expect(utf8Length(s)).toBe(new TextEncoder().encode(s).length);
 });
 
-test("copyValue copies deeply", () => {
+test("copyValue and a compiled copier copy deeply", () => {
   const v = { a: 1, o: { b: [1, 2] } };
+  const field = parseStateSchema(z.object({ a: z.int32(), o: z.object({ b: z.array(z.int32()).length(2) }) }));
+  const d = compileCopier(field)(v) as typeof v;
+  d.o.b[1] = 7;
+  expect(v.o.b[1]).toBe(2);
   const c = copyValue(v);
   c.o.b[0] = 9;
   expect(v.o.b[0]).toBe(1);

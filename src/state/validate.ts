@@ -75,3 +75,62 @@ export function copyValue<T>(v: T): T {
   }
   return v;
 }
+
+/** `fastValid` specialised for one field type once, for the update() path. */
+export function compileValidator(t: FieldType): (v: unknown) => boolean {
+  if (!t.plain) return () => false;
+  switch (t.kind) {
+    case "array": {
+      const el = compileValidator(t.element);
+      const n = t.length;
+      return (v) => {
+        if (!Array.isArray(v) || v.length !== n) return false;
+        for (let i = 0; i < n; i++) if (!el(v[i])) return false;
+        return true;
+      };
+    }
+    case "object": {
+      const keys = t.fields.map(([k]) => k);
+      const checks = t.fields.map(([, f]) => compileValidator(f));
+      return (v) => {
+        if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
+        const o = v as Record<string, unknown>;
+        for (let i = 0; i < keys.length; i++) if (!checks[i]!(o[keys[i]!])) return false;
+        return true;
+      };
+    }
+    default:
+      return (v) => fastValid(t, v);
+  }
+}
+
+/** A deep copy function for values of one field type (what a region read returns). */
+export function compileCopier(t: FieldType): (v: unknown) => unknown {
+  switch (t.kind) {
+    case "array": {
+      const el = compileCopier(t.element);
+      const n = t.length;
+      return (v) => {
+        const a = v as unknown[];
+        const out = new Array(n);
+        for (let i = 0; i < n; i++) out[i] = el(a[i]);
+        return out;
+      };
+    }
+    case "object": {
+      const keys = t.fields.map(([k]) => k);
+      const copies = t.fields.map(([, f]) => compileCopier(f));
+      return (v) => {
+        const o = v as Record<string, unknown>;
+        const out: Record<string, unknown> = {};
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i]!;
+          out[k] = copies[i]!(o[k]);
+        }
+        return out;
+      };
+    }
+    default:
+      return (v) => v;
+  }
+}
