@@ -94,3 +94,29 @@ test("a syntax error in a saved file is reported with file:line and no reload is
   expect(lines[0]).toBe("✗ app.ts: syntax error, still serving generation 1");
   expect(lines[1]).toMatch(/^app\.ts:\d+:\d+: /);
 });
+
+test("a save during someone else's reload (liveframe reload, SIGHUP) follows it instead of failing", async () => {
+  const cwd = tempDir();
+  writeFileSync(join(cwd, "a.ts"), "export const a = 1;\n");
+  const lines: string[] = [];
+  let refusals = 1;
+  const calls: number[] = [];
+  const sup: Supervisor = {
+    reload: async () => {
+      calls.push(Date.now());
+      if (refusals-- > 0) {
+        return { ok: false, from: 3, totalMs: 0, connectionsMoved: 0, requestsDrained: 0, error: "a reload is already in progress (generation 3 → 4)" };
+      }
+      return { ok: true, from: 4, to: 5, pid: 9, totalMs: 5, connectionsMoved: 0, requestsDrained: 0 };
+    },
+    status: () => ({ generation: 4 }) as StatusReport,
+    stop: async () => {},
+    exited: new Promise(() => {}),
+  };
+  new DevReloader(sup, context(cwd, lines), cwd, 1000).request(["a.ts"]);
+  for (let i = 0; i < 100 && calls.length < 2; i++) await Bun.sleep(10);
+  await Bun.sleep(10);
+  expect(calls).toHaveLength(2);
+  expect(lines.some((l) => l.includes("failed"))).toBe(false);
+  expect(lines).toEqual([expect.stringContaining("generation 5 (a.ts changed)")]);
+});

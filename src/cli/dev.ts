@@ -12,6 +12,12 @@ import { checkSyntax, formatSyntaxProblem } from "./syntax.ts";
 import { describeChange, watchTree } from "./watch.ts";
 import type { CliContext } from "./command.ts";
 
+/** How the supervisor refuses a reload while another runs, and while it stops. */
+const BUSY = /already in progress/i;
+const STOPPING = /is stopping/i;
+/** A reload takes 100+ ms; checking back this often keeps a save's reload close behind. */
+const BUSY_RETRY_MS = 50;
+
 /**
  * One reload at a time; saves during a reload are batched into exactly one more, so the last
  * save is always the one that ends up serving.
@@ -65,6 +71,12 @@ export class DevReloader {
       } finally {
         this.reloading = false;
       }
+      if (!outcome.ok && BUSY.test(outcome.error ?? "")) {
+        // Someone else's reload (`liveframe reload`, SIGHUP) is running: this save follows it.
+        setTimeout(() => this.request(files), BUSY_RETRY_MS);
+        return;
+      }
+      if (!outcome.ok && STOPPING.test(outcome.error ?? "")) return;
       if (outcome.ok) {
         this.#ctx.out(
           `${c.green("↻")} generation ${outcome.to ?? "?"} ${c.dim(`(${what})`)} serving in ${ms(outcome.servingMs ?? outcome.totalMs)}` +

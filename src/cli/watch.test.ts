@@ -10,7 +10,7 @@ afterEach(() => {
   for (const fn of cleanups.splice(0).reverse()) fn();
 });
 
-test("ignored: dependencies, hidden dirs, the runtime dir, logs and editor scratch files", () => {
+test("ignored: dependencies, hidden dirs, the runtime dir, output files and editor scratch files", () => {
   const root = "/app";
   const ign = (rel: string) => ignored(rel, root, ["/app/run"]);
   expect(ign("node_modules/hono/index.js")).toBe(true);
@@ -21,6 +21,10 @@ test("ignored: dependencies, hidden dirs, the runtime dir, logs and editor scrat
   expect(ign("src/.app.ts.swp")).toBe(true);
   expect(ign("src/app.ts~")).toBe(true);
   expect(ign("4913")).toBe(true);
+  expect(ign("dev.out")).toBe(true); // `npm run dev > dev.out` must not reload forever
+  expect(ign("pids/app.pid")).toBe(true);
+  expect(ign(".env.local")).toBe(false);
+  expect(ign("sql/users.SQL")).toBe(false);
   expect(ign("src/app.ts")).toBe(false);
   expect(ign(".env")).toBe(false);
   expect(ign("views/index.html")).toBe(false);

@@ -15,10 +15,23 @@ export const WATCH_DEBOUNCE_MS = 30;
 export const IGNORED_DIRS = new Set(["node_modules", ".git", ".hg", ".svn", ".liveframe", "dist", "build", "coverage", ".cache"]);
 
 /**
- * Files an app or its tools write while running (logs, pid files, sockets, state): reloading on
- * them would loop, since the new generation writes them again.
+ * Only files an app is made of cause a reload: code, config, and the text assets apps read
+ * (templates, SQL, styles). Everything else is output (logs, `npm run dev > dev.out`, pid
+ * files, state), and reloading on output would loop: each new generation writes it again.
  */
-export const IGNORED_EXTENSIONS = [".log", ".pid", ".sock", ".bin", ".lock", ".lockb"];
+export const WATCHED_EXTENSIONS = new Set(
+  [
+    ...["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs", "json", "jsonc", "json5", "toml", "yaml", "yml"],
+    ...["html", "htm", "css", "scss", "svg", "md", "sql", "graphql", "gql", "hbs", "ejs", "mustache", "njk", "eta", "liquid", "wasm"],
+  ].map((e) => `.${e}`),
+);
+
+/** True for files `dev` reloads on: WATCHED_EXTENSIONS, and .env files (Bun loads them at start). */
+export function isAppFile(name: string): boolean {
+  if (name === ".env" || name.startsWith(".env.")) return true;
+  const dot = name.lastIndexOf(".");
+  return dot > 0 && WATCHED_EXTENSIONS.has(name.slice(dot).toLowerCase());
+}
 
 /** Editor scratch files: vim's swap and 4913 probe, emacs locks and backups, JetBrains' ___jb_ files. */
 export function isScratchFile(name: string): boolean {
@@ -53,7 +66,7 @@ export function ignored(rel: string, root: string, ignore: readonly string[]): b
   // Hidden directories (.git, .idea, .vscode, …) never hold app code; hidden files (.env) may.
   if (parts.slice(0, -1).some((p) => IGNORED_DIRS.has(p) || p.startsWith("."))) return true;
   if (IGNORED_DIRS.has(name)) return true;
-  if (isScratchFile(name) || IGNORED_EXTENSIONS.some((ext) => name.endsWith(ext))) return true;
+  if (isScratchFile(name) || !isAppFile(name)) return true;
   const abs = join(root, rel);
   return ignore.some((dir) => abs === dir || abs.startsWith(dir + sep));
 }
