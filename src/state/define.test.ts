@@ -193,3 +193,27 @@ test("snapshot is a plain copy; two definitions of one file share the memory", (
   syncAllStates();
   expect(a.info.layout().map((e) => e.path)).toContain("user.tag");
 }, 60_000);
+
+test("types are inferred from the schema (checked by tsc)", () => {
+  const s = defineState(schema, { file: fresh() });
+  const hits: number = s.hits.add(1);
+  const total: bigint = s.total.add(1n);
+  const name: string = s.name.get();
+  const mode: "idle" | "busy" = s.mode.get();
+  const tag: string = s.user.tag.get();
+  const xs: number[] = s.xs.get();
+  const first: number = s.xs.at(0).add(1);
+  const snap: { user: { id: number } } = s.snapshot();
+  expect(() =>
+    s.update((d) => {
+      d.hits = 2;
+      // @ts-expect-error: not one of the enum's values
+      d.mode = "gone";
+    }),
+  ).toThrow(ZodError);
+  // @ts-expect-error: strings have no add()
+  expect(() => s.name.add(1)).toThrow();
+  // @ts-expect-error: an int32 field takes numbers
+  expect(() => s.hits.set("1")).toThrow(ZodError);
+  expect([hits, total, name, mode, tag, xs, first, snap.user.id]).toEqual([1, 1n, "", "idle", "", [1, 0, 0], 1, 0]);
+}, 60_000);
