@@ -1,10 +1,12 @@
 // HTTP benchmark: the same Hono app on liveframe serve(), Bun.serve and Node + @hono/node-server,
 // measured side by side in one run with wrk (-t1 -c64), warm-up first, servers alternating in a
 // rotating order each round. Prints requests/s and p99 latency (medians over the rounds) and the
-// ratio of each server to Bun.serve per route.
+// ratio of each server to Bun.serve per route, plus server CPU time per request (lower is better),
+// which the other load on a shared machine disturbs far less than requests/s.
 //
 //   bun bench/http/run.ts [--duration 5] [--rounds 3] [--warmup 2] [--connections 64]
 import { spawn, spawnSync, type Subprocess } from "bun";
+import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
@@ -104,9 +106,25 @@ interface Sample {
   rps: number;
   p99Ms: number;
   errors: number;
+  /** Server CPU time (user + system) per request, µs: less sensitive than req/s to other load on a shared machine. */
+  cpuUs: number;
 }
 
-function wrk(port: number, route: Route, seconds: number, connections: number): Sample {
+const CLOCK_TICKS_PER_SECOND = 100; // sysconf(_SC_CLK_TCK) on Linux x86_64
+
+/** utime + stime of a process, in seconds (proc(5) /proc/pid/stat fields 14 and 15). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+function wrk(port: number, route: Route, seconds: number, connections: number, pid = 0): Sample {
+  const cpuBefore = cpuSeconds(pid);
   const args = ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency"];
   if (route.script) args.push("-s", route.script);
   args.push(`http://127.0.0.1:${port}${route.path}`);
@@ -119,7 +137,9 @@ function wrk(port: number, route: Route, seconds: number, connections: number): 
   const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = (errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx;
-  return { rps, p99Ms, errors };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const cpuUs = ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests;
+  return { rps, p99Ms, errors, cpuUs };
 }
 
 function median(xs: number[]): number {
@@ -147,15 +167,17 @@ export async function runHttpBench(argv: string[]): Promise<void> {
         // Rotate who goes first so drift on a shared machine does not favour one server.
         for (let k = 0; k < running.length; k++) {
           const r = running[(k + round) % running.length]!;
-          const sample = wrk(r.port, route, opts.duration, opts.connections);
+          const sample = wrk(r.port, route, opts.duration, opts.connections, r.proc.pid);
           const key = `${route.name}\t${r.spec.name}`;
           results.set(key, [...(results.get(key) ?? []), sample]);
         }
       }
     }
-    const rows: string[][] = [["route", "server", "req/s", "p99 ms", "vs Bun.serve", "errors"]];
+    const rows: string[][] = [["route", "server", "req/s", "p99 ms", "vs Bun.serve", "cpu µs/req", "cpu vs Bun.serve", "errors"]];
     for (const route of routes) {
-      const base = median((results.get(`${route.name}\tBun.serve`) ?? []).map((s) => s.rps));
+      const baseSamples = results.get(`${route.name}\tBun.serve`) ?? [];
+      const base = median(baseSamples.map((s) => s.rps));
+      const baseCpu = median(baseSamples.map((s) => s.cpuUs));
       for (const r of running) {
         const samples = results.get(`${route.name}\t${r.spec.name}`) ?? [];
         const rps = median(samples.map((s) => s.rps));
@@ -165,6 +187,8 @@ export async function runHttpBench(argv: string[]): Promise<void> {
           rps.toFixed(0),
           median(samples.map((s) => s.p99Ms)).toFixed(2),
           `${(rps / base).toFixed(2)}x`,
+          median(samples.map((s) => s.cpuUs)).toFixed(1),
+          `${(median(samples.map((s) => s.cpuUs)) / baseCpu).toFixed(2)}x`,
           String(samples.reduce((a, s) => a + s.errors, 0)),
         ]);
       }

@@ -36,8 +36,9 @@ const enum Deadline {
   Request,
 }
 
-/** Bodies up to this size are copied behind the head so the response leaves in one write. */
-const COALESCE_BODY_BYTES = 16 * 1024;
+/** Responses (head + byte body) up to this size are assembled in one reused buffer and leave in one write. */
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 const facts = newFieldFacts();
 const g = globalThis as { Response: unknown };
@@ -230,7 +231,7 @@ export class Connection {
 
   private dispatch(body: Uint8Array | null): void {
     const head = this.head!;
-    const req = new LiveRequest(head.method, `http://${head.host}${head.path}`, head.fields, body);
+    const req = new LiveRequest(head.method, `http://${head.host}${head.path}`, head, body);
     let res: unknown;
     g.Response = LightResponse;
     try {
@@ -336,14 +337,15 @@ export class Connection {
   private writeWhole(head: string, body: string | Uint8Array | null, status: number, appLength: string, wide = false): void {
     const isHead = this.head!.method === "HEAD";
     const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+    let bodyBytes = 0;
     if (noBody) {
       body = null;
       if (status === 304 && appLength !== "") head += `content-length: ${appLength}\r\n`;
     } else if (body === null) {
       head += isHead && appLength !== "" ? `content-length: ${appLength}\r\n` : isHead ? "" : "content-length: 0\r\n";
     } else {
-      const n = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
-      head += `content-length: ${n}\r\n`;
+      bodyBytes = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+      head += `content-length: ${bodyBytes}\r\n`;
       if (isHead) body = null;
     }
     head += this.keepAlive ? (this.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
@@ -357,15 +359,15 @@ export class Connection {
       return;
     }
     if (body === null) this.write(head, head.length);
-    else if (typeof body === "string") this.write(head + body, head.length + Buffer.byteLength(body));
-    else if (body.byteLength <= COALESCE_BODY_BYTES) {
-      const out = Buffer.allocUnsafe(head.length + body.byteLength);
-      out.write(head, 0, "latin1");
-      out.set(body, head.length);
-      this.write(out, out.byteLength);
+    else if (typeof body === "string") this.write(head + body, head.length + bodyBytes);
+    else if (head.length + bodyBytes <= SCRATCH_BYTES) {
+      // Head and body side by side in a reused buffer: one write, no allocation.
+      (scratch as unknown as { latin1Write(s: string, at: number): number }).latin1Write(head, 0);
+      scratch.set(body, head.length);
+      this.writeScratch(head.length + bodyBytes);
     } else {
       this.write(head, head.length);
-      this.write(body, body.byteLength);
+      this.write(body, bodyBytes);
     }
   }
 
@@ -483,6 +485,17 @@ export class Connection {
     this.out.push((typeof data === "string" ? Buffer.from(data) : data).subarray(n));
   }
 
+  /** Writes scratch[0, bytes); whatever the kernel does not take is copied out (scratch is reused). */
+  private writeScratch(bytes: number): void {
+    if (this.out.length > 0) {
+      this.out.push(Buffer.from(scratch.subarray(0, bytes)));
+      return;
+    }
+    const n = this.socket.write(scratch, 0, bytes);
+    if (n < 0 || n >= bytes) return;
+    this.out.push(Buffer.from(scratch.subarray(n, bytes)));
+  }
+
   onDrain(): void {
     const out = this.out;
     while (out.length > 0) {
@@ -567,7 +580,7 @@ export class Connection {
 }
 
 const REJECT_HEAD: RequestHead = {
-  method: "GET", target: "/", path: "/", host: "localhost", version: 11, fields: [],
+  method: "GET", target: "/", path: "/", host: "localhost", version: 11, buf: Buffer.alloc(0), fieldOffsets: [],
   contentLength: -1, chunked: false, keepAlive: false, expectContinue: false,
 };
 

@@ -20,8 +20,10 @@ export interface RequestHead {
   host: string;
   /** 10 or 11: HTTP/1.0 or HTTP/1.1. */
   version: number;
-  /** Header fields in arrival order, flat: name, value, name, value … (names as sent). */
-  fields: string[];
+  /** The bytes the head was parsed from (never written to: fields are decoded from it lazily). */
+  buf: Buffer;
+  /** Header fields in arrival order as byte offsets into buf: nameStart, nameEnd, valueStart, valueEnd, … (see headFields). */
+  fieldOffsets: number[];
   /** Declared Content-Length, -1 when absent. */
   contentLength: number;
   chunked: boolean;
@@ -80,116 +82,158 @@ export function checkIncompleteHead(buf: Buffer, start: number, end: number, lim
   }
 }
 
+/** Byte classes inside a field value: 0 invalid, 1 visible or obs-text, 2 SP/HTAB, 3 CR. */
+const VALUE = new Uint8Array(256);
+for (let c = 0x21; c <= 0xff; c++) VALUE[c] = c === 0x7f ? 0 : 1;
+VALUE[SP] = 2;
+VALUE[HTAB] = 2;
+VALUE[CR] = 3;
+
+/** Bytes allowed in a request target: visible ASCII except "#" (a fragment never travels). */
+const TARGET = new Uint8Array(256);
+for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = c === 0x23 ? 0 : 1;
+
+/** True when buf[at, at + word.length) equals the lower-case ASCII `word`, ignoring case. */
+function lowerEq(buf: Uint8Array, at: number, word: string): boolean {
+  for (let k = 0; k < word.length; k++) if ((buf[at + k]! | 0x20) !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+function methodName(buf: Buffer, start: number, end: number): string {
+  // The common methods without a string allocation.
+  const len = end - start;
+  if (len === 3 && buf[start] === 71 && buf[start + 1] === 69 && buf[start + 2] === 84) return "GET";
+  if (len === 4 && buf[start] === 80 && buf[start + 1] === 79 && buf[start + 2] === 83 && buf[start + 3] === 84) return "POST";
+  return buf.toString("latin1", start, end);
+}
+
+/** Header fields of a parsed head as strings, flat: name, value, … (decoded only when asked). */
+export function headFields(head: RequestHead): string[] {
+  const o = head.fieldOffsets;
+  const b = head.buf;
+  const out = new Array<string>(o.length / 2);
+  for (let k = 0; k < o.length; k += 2) out[k / 2] = b.toString("latin1", o[k]!, o[k + 1]!);
+  return out;
+}
+
 /** Parses buf[start, end) where end is just past the CRLFCRLF. Throws HttpError when invalid. */
 export function parseHead(buf: Buffer, start: number, end: number, limits: HeadLimits): RequestHead {
   if (end - start > limits.maxHeaderBytes) throw new HttpError(431, "request header section too large");
-  const s = buf.toString("latin1", start, end);
-  const n = s.length;
+  // Work on bytes (the buffer ends in CRLFCRLF, so every scan below stops inside it).
 
   // --- request-line = method SP request-target SP HTTP-version CRLF
-  let i = 0;
-  while (i < n && TCHAR[s.charCodeAt(i)]) i++;
-  if (i === 0 || s.charCodeAt(i) !== SP) throw new HttpError(400, "malformed request line: bad method");
-  const method = s.slice(0, i);
+  let i = start;
+  while (TCHAR[buf[i]!]) i++;
+  if (i === start || buf[i] !== SP) throw new HttpError(400, "malformed request line: bad method");
+  const method = methodName(buf, start, i);
   const targetStart = ++i;
-  for (;;) {
-    const c = s.charCodeAt(i);
-    if (c === SP) break;
-    // Visible ASCII only; a fragment never travels in a request target.
-    if (c <= 0x20 || c >= 0x7f || c === 0x23) {
-      if (i - targetStart > limits.maxUrlLength) throw new HttpError(414, "request target too long");
-      throw new HttpError(400, "malformed request line: bad request target");
-    }
-    i++;
-  }
-  if (i === targetStart) throw new HttpError(400, "malformed request line: empty request target");
+  while (TARGET[buf[i]!]) i++;
   if (i - targetStart > limits.maxUrlLength) throw new HttpError(414, "request target too long");
-  const target = s.slice(targetStart, i);
+  if (buf[i] !== SP) throw new HttpError(400, "malformed request line: bad request target");
+  if (i === targetStart) throw new HttpError(400, "malformed request line: empty request target");
+  const target = buf.toString("latin1", targetStart, i);
   i++;
-  const lineEnd = s.indexOf("\r\n", i);
-  const versionText = s.slice(i, lineEnd);
   let version: number;
-  if (versionText === "HTTP/1.1") version = 11;
-  else if (versionText === "HTTP/1.0") version = 10;
-  else if (/^HTTP\/[0-9]\.[0-9]$/.test(versionText)) throw new HttpError(505, `HTTP version ${versionText.slice(5)} not supported`);
-  else throw new HttpError(400, "malformed request line: bad HTTP version");
-  i = lineEnd + 2;
+  if (
+    buf[i] === 72 && buf[i + 1] === 84 && buf[i + 2] === 84 && buf[i + 3] === 80 && buf[i + 4] === 47 &&
+    isDigit(buf[i + 5]!) && buf[i + 6] === 46 && isDigit(buf[i + 7]!) && buf[i + 8] === CR && buf[i + 9] === LF
+  ) {
+    const major = buf[i + 5]! - 48;
+    const minor = buf[i + 7]! - 48;
+    if (major === 1 && minor === 1) version = 11;
+    else if (major === 1 && minor === 0) version = 10;
+    else throw new HttpError(505, `HTTP version ${major}.${minor} not supported`);
+  } else throw new HttpError(400, "malformed request line: bad HTTP version");
+  i += 10;
 
   // --- header fields: field-name ":" OWS field-value OWS CRLF
-  const fields: string[] = [];
+  const offsets: number[] = [];
   let host: string | undefined;
   let contentLength = -1;
   let te: string | undefined;
   let connectionClose = false;
   let connectionKeepAlive = false;
   let expectContinue = false;
-  const last = n - 2; // the final CRLF of the empty line
+  const last = end - 2; // the final CRLF of the empty line
+  const maxFields = limits.maxHeaderCount * 4;
   while (i < last) {
     const nameStart = i;
-    let c = s.charCodeAt(i);
+    let c = buf[i]!;
     if (c === SP || c === HTAB) throw new HttpError(400, "obsolete line folding is not accepted");
-    while (TCHAR[c]) c = s.charCodeAt(++i);
+    while (TCHAR[c]) c = buf[++i]!;
     if (c !== COLON) {
       if (c === SP || c === HTAB) throw new HttpError(400, "whitespace between header field name and colon");
       throw new HttpError(400, "malformed header field name");
     }
     if (i === nameStart) throw new HttpError(400, "empty header field name");
-    const name = s.slice(nameStart, i);
-    c = s.charCodeAt(++i);
-    while (c === SP || c === HTAB) c = s.charCodeAt(++i);
+    const nameEnd = i;
+    c = buf[++i]!;
+    while (c === SP || c === HTAB) c = buf[++i]!;
     const valueStart = i;
     let valueEnd = i;
     for (;;) {
-      if (c === CR) {
-        if (s.charCodeAt(i + 1) !== LF) throw new HttpError(400, "bare CR in header field");
+      const k = VALUE[c]!;
+      if (k === 1) valueEnd = i + 1;
+      else if (k === 3) {
+        if (buf[i + 1] !== LF) throw new HttpError(400, "bare CR in header field");
         break;
-      }
-      if (c === SP || c === HTAB) {
-        // trailing OWS is not part of the value
-      } else if (c < 0x20 || c === 0x7f) {
+      } else if (k === 0) {
         throw new HttpError(400, c === 0 ? "NUL in header field value" : c === LF ? "bare LF in header field" : "control character in header field value");
-      } else valueEnd = i + 1;
-      c = s.charCodeAt(++i);
+      }
+      c = buf[++i]!;
     }
-    const value = s.slice(valueStart, valueEnd);
     i += 2;
-    fields.push(name, value);
-    if (fields.length > limits.maxHeaderCount * 2) throw new HttpError(431, "too many header fields");
+    if (offsets.push(nameStart, nameEnd, valueStart, valueEnd) > maxFields) throw new HttpError(431, "too many header fields");
 
-    switch (name.length) {
+    switch (nameEnd - nameStart) {
       case 4:
-        if (name.toLowerCase() === "host") {
+        if (lowerEq(buf, nameStart, "host")) {
           if (host !== undefined) throw new HttpError(400, "more than one Host header field");
-          for (let k = 0; k < value.length; k++) {
-            if (!HOSTCHAR[value.charCodeAt(k)]) throw new HttpError(400, "invalid Host header field");
+          for (let k = valueStart; k < valueEnd; k++) {
+            if (!HOSTCHAR[buf[k]!]) throw new HttpError(400, "invalid Host header field");
           }
-          host = value;
+          host = buf.toString("latin1", valueStart, valueEnd);
         }
         break;
       case 6:
-        if (name.toLowerCase() === "expect") {
-          if (value.toLowerCase() === "100-continue") expectContinue = true;
-          else throw new HttpError(417, `unsupported expectation "${value}"`);
+        if (lowerEq(buf, nameStart, "expect")) {
+          if (valueEnd - valueStart === 12 && lowerEq(buf, valueStart, "100-continue")) expectContinue = true;
+          else throw new HttpError(417, `unsupported expectation "${buf.toString("latin1", valueStart, valueEnd)}"`);
         }
         break;
       case 10:
-        if (name.toLowerCase() === "connection") {
-          for (const token of value.split(",")) {
-            const t = token.trim().toLowerCase();
-            if (t === "close") connectionClose = true;
-            else if (t === "keep-alive") connectionKeepAlive = true;
+        if (lowerEq(buf, nameStart, "connection")) {
+          const len = valueEnd - valueStart;
+          if (len === 10 && lowerEq(buf, valueStart, "keep-alive")) connectionKeepAlive = true;
+          else if (len === 5 && lowerEq(buf, valueStart, "close")) connectionClose = true;
+          else {
+            for (const token of buf.toString("latin1", valueStart, valueEnd).split(",")) {
+              const t = token.trim().toLowerCase();
+              if (t === "close") connectionClose = true;
+              else if (t === "keep-alive") connectionKeepAlive = true;
+            }
           }
         }
         break;
       case 14:
-        if (name.toLowerCase() === "content-length") {
+        if (lowerEq(buf, nameStart, "content-length")) {
           if (contentLength !== -1) throw new HttpError(400, "more than one Content-Length");
-          if (!/^[0-9]{1,15}$/.test(value)) throw new HttpError(400, "invalid Content-Length");
-          contentLength = Number(value);
+          const len = valueEnd - valueStart;
+          if (len === 0 || len > 15) throw new HttpError(400, "invalid Content-Length");
+          let n = 0;
+          for (let k = valueStart; k < valueEnd; k++) {
+            const d = buf[k]!;
+            if (!isDigit(d)) throw new HttpError(400, "invalid Content-Length");
+            n = n * 10 + (d - 48);
+          }
+          contentLength = n;
         }
         break;
       case 17:
-        if (name.toLowerCase() === "transfer-encoding") te = te === undefined ? value : `${te}, ${value}`;
+        if (lowerEq(buf, nameStart, "transfer-encoding")) {
+          const v = buf.toString("latin1", valueStart, valueEnd);
+          te = te === undefined ? v : `${te}, ${v}`;
+        }
         break;
     }
   }
@@ -244,5 +288,9 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   }
 
   const keepAlive = version === 11 ? !connectionClose : connectionKeepAlive && !connectionClose;
-  return { method, target, path, host, version, fields, contentLength, chunked, keepAlive, expectContinue };
+  return { method, target, path, host, version, buf, fieldOffsets: offsets, contentLength, chunked, keepAlive, expectContinue };
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
 }

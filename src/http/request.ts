@@ -4,6 +4,8 @@
 // prototype chain runs through Request.prototype and every member we do not implement here is
 // forwarded to a real Request made on first use.
 
+import type { RequestHead } from "./head.ts";
+
 const NativeRequest = globalThis.Request;
 const EMPTY = new Uint8Array(0);
 const utf8 = new TextDecoder();
@@ -11,16 +13,16 @@ const utf8 = new TextDecoder();
 export class LiveRequest {
   /** @internal */ _method: string;
   /** @internal */ _url: string;
-  /** @internal */ _fields: string[];
+  /** @internal */ _head: RequestHead;
   /** @internal */ _body: Uint8Array | null;
   /** @internal */ _headers: Headers | undefined = undefined;
   /** @internal */ _real: Request | undefined = undefined;
   /** @internal */ _bodyUsed = false;
 
-  constructor(method: string, url: string, fields: string[], body: Uint8Array | null) {
+  constructor(method: string, url: string, head: RequestHead, body: Uint8Array | null) {
     this._method = method;
     this._url = url;
-    this._fields = fields;
+    this._head = head;
     this._body = body;
   }
 
@@ -34,8 +36,9 @@ export class LiveRequest {
     if (this._real !== undefined) return this._real.headers;
     if (this._headers === undefined) {
       const h = new Headers();
-      const f = this._fields;
-      for (let i = 0; i < f.length; i += 2) h.append(f[i]!, f[i + 1]!);
+      const o = this._head.fieldOffsets;
+      const b = this._head.buf;
+      for (let i = 0; i < o.length; i += 4) h.append(b.toString("latin1", o[i]!, o[i + 1]!), b.toString("latin1", o[i + 2]!, o[i + 3]!));
       this._headers = h;
     }
     return this._headers;

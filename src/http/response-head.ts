@@ -79,6 +79,8 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
 /** Header lines from a Headers object (already validated by the runtime). */
 export function linesFromHeaders(h: Headers, f: FieldFacts): string {
   resetFacts(f);
+  // Bun's Headers has `count`: skip creating an iterator when there is nothing to iterate.
+  if ((h as { count?: number }).count === 0) return "";
   let out = "";
   for (const [name, value] of h) out += field(name, value, f, true);
   return out;
