@@ -1,5 +1,6 @@
 // The cross-process lock of a region: a compare-and-swap of the owner's pid into a word of
 // the mapping, a futex to sleep on when it is taken, and recovery when its holder died.
+import * as fs from "node:fs";
 import { threadId } from "node:worker_threads";
 import { futexWait, futexWake, type Mapping } from "../../ffi/index.ts";
 import { W_LOCK, W_LOCK_THREAD, W_SEQ, W_WAITERS } from "./header.ts";
@@ -9,13 +10,21 @@ const SPIN_LIMIT = 64;
 /** Longest single futex sleep: after it the holder's pid is checked again (did it die?). */
 const WAIT_SLICE_MS = 10;
 
-/** True unless `pid` is certainly gone (kill(pid, 0) fails with ESRCH). */
+/**
+ * True unless `pid` is certainly gone: kill(pid, 0) fails with ESRCH, or it is a zombie
+ * (dead, its parent has not reaped it yet; kill still succeeds on those).
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as { code?: string }).code !== "ESRCH";
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc: trust kill
   }
 }
 
