@@ -40,9 +40,16 @@ test("32 keep-alive connections held across 8 reloads are never closed and each 
     expect({ conn: i, closed: c.closed, error: c.error }).toEqual({ conn: i, closed: false, error: null });
     expect([...seen[i]!].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   }
-  const status = await server.status();
+  let status = await server.status();
   expect(status.supervisorPid).toBe(server.supervisorPid);
   expect(status.generation).toBe(9);
+  expect(status.reloads.length).toBe(8);
+  // Generations report their counts every 500 ms: the 32 moved connections show up in status.
+  for (let i = 0; i < 40 && status.connections !== 32; i++) {
+    await Bun.sleep(100);
+    status = await server.status();
+  }
+  expect(status.connections).toBe(32);
 }, 120_000);
 
 test("a POST whose body straddles a reload completes in the old generation; its connection then moves", async () => {
