@@ -41,6 +41,9 @@ const SCRATCH_BYTES = 64 * 1024;
 const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 const facts = newFieldFacts();
+let urlHost = "";
+let urlPath = "";
+let url = "";
 const g = globalThis as { Response: unknown };
 
 export class Connection {
@@ -231,7 +234,13 @@ export class Connection {
 
   private dispatch(body: Uint8Array | null): void {
     const head = this.head!;
-    const req = new LiveRequest(head.method, `http://${head.host}${head.path}`, head, body);
+    // Same host and path as the previous request (decoded to the same strings): same URL string.
+    if (head.host !== urlHost || head.path !== urlPath) {
+      urlHost = head.host;
+      urlPath = head.path;
+      url = `http://${urlHost}${urlPath}`;
+    }
+    const req = new LiveRequest(head.method, url, head, body);
     let res: unknown;
     g.Response = LightResponse;
     try {

@@ -107,6 +107,22 @@ function methodName(buf: Buffer, start: number, end: number): string {
   return buf.toString("latin1", start, end);
 }
 
+// The last target and Host seen, to skip decoding (and allocating) the same string again: a
+// client on a keep-alive connection repeats its Host on every request, and hot paths repeat.
+let lastTarget = "/";
+let lastHost = "";
+
+/** buf[start, end) as a latin1 string, reusing `cached` when the bytes are the same. */
+function decodeCached(buf: Buffer, start: number, end: number, cached: string): string {
+  const len = end - start;
+  if (len === cached.length) {
+    let k = 0;
+    while (k < len && buf[start + k] === cached.charCodeAt(k)) k++;
+    if (k === len) return cached;
+  }
+  return buf.toString("latin1", start, end);
+}
+
 /** Header fields of a parsed head as strings, flat: name, value, … (decoded only when asked). */
 export function headFields(head: RequestHead): string[] {
   const o = head.fieldOffsets;
@@ -131,7 +147,7 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   if (i - targetStart > limits.maxUrlLength) throw new HttpError(414, "request target too long");
   if (buf[i] !== SP) throw new HttpError(400, "malformed request line: bad request target");
   if (i === targetStart) throw new HttpError(400, "malformed request line: empty request target");
-  const target = buf.toString("latin1", targetStart, i);
+  const target = (lastTarget = decodeCached(buf, targetStart, i, lastTarget));
   i++;
   let version: number;
   if (
@@ -192,7 +208,7 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
           for (let k = valueStart; k < valueEnd; k++) {
             if (!HOSTCHAR[buf[k]!]) throw new HttpError(400, "invalid Host header field");
           }
-          host = buf.toString("latin1", valueStart, valueEnd);
+          host = lastHost = decodeCached(buf, valueStart, valueEnd, lastHost);
         }
         break;
       case 6:

@@ -1,5 +1,6 @@
 // Serialising a response head: status line, the app's header fields (validated where the runtime
 // has not done it already), and the fields the engine owns (Date, framing, Connection).
+import { TCHAR } from "./head.ts";
 
 /** "date: <IMF-fixdate>\r\n", rebuilt at most once a second (RFC 9110 §6.6.1 wants 1 s resolution). */
 let dateSecond = -1;
@@ -70,9 +71,16 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
       break;
   }
   if (!trusted) {
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\r\n\0]/.test(value)) f.invalid = true;
+    if (name.length === 0) f.invalid = true;
+    for (let i = 0; i < name.length; i++) if (!TCHAR[name.charCodeAt(i)]) f.invalid = true;
   }
-  if (/[^\x00-\x7f]/.test(value)) f.wide = true;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7e) {
+      if (c === 0x7f || c > 0xff) f.invalid = true; // not a ByteString: the runtime would refuse it too
+      else f.wide = true;
+    } else if (c < 0x20 && c !== 0x09) f.invalid = true; // CR, LF, NUL …: response splitting
+  }
   return `${name}: ${value}\r\n`;
 }
 
