@@ -87,7 +87,12 @@ export class GenerationProcess {
     }
     const g = new GenerationProcess(o.config.generation, proc, o.onMessage);
     void g.forwardStderr(proc.stderr as ReadableStream<Uint8Array>);
-    await g.connect(ours);
+    try {
+      await g.connect(ours);
+    } catch (err) {
+      g.kill();
+      throw new Error(`cannot open the channel to generation ${o.config.generation}: ${(err as Error).message}`);
+    }
     g.send({ type: "boot", config: o.config });
     return g;
   }

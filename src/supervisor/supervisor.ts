@@ -49,7 +49,7 @@ export class SupervisorProcess implements Supervisor {
     const listeners = openListeners(o);
     const s = new SupervisorProcess(o, listeners);
     try {
-      s.active = await s.bootGeneration("ready");
+      s.active = await s.bootGeneration();
       await s.listenOn(s.active, o.readyTimeoutMs);
     } catch (err) {
       for (const g of s.generations) g.kill();
@@ -121,7 +121,7 @@ export class SupervisorProcess implements Supervisor {
     let next: GenerationProcess | undefined;
     let outcome: ReloadOutcome;
     try {
-      next = await this.bootGeneration("ready", timeoutMs, (g) => this.reloading && (this.reloading.next = g));
+      next = await this.bootGeneration(timeoutMs, (g) => this.reloading && (this.reloading.next = g));
       const readyMs = performance.now() - t0;
       await this.listenOn(next, Math.max(1000, timeoutMs - readyMs));
       const servingMs = performance.now() - t0;
@@ -173,7 +173,6 @@ export class SupervisorProcess implements Supervisor {
 
   /** Spawns the next generation and waits until it has booted (nothing taken yet). */
   private async bootGeneration(
-    _until: "ready",
     timeoutMs = this.o.readyTimeoutMs,
     onSpawn?: (g: GenerationProcess) => unknown,
   ): Promise<GenerationProcess> {
@@ -286,7 +285,7 @@ export class SupervisorProcess implements Supervisor {
         if (delayMs > 0) await Bun.sleep(delayMs);
         if (this.stopping) return;
         try {
-          const g = await this.bootGeneration("ready");
+          const g = await this.bootGeneration();
           await this.listenOn(g, this.o.readyTimeoutMs);
           this.active = g;
           this.emit({ type: "ready", generation: g.number, pid: g.pid, restart: true });
