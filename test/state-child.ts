@@ -119,10 +119,23 @@ if (import.meta.main) switch (mode) {
     const region = StateRegion.open(file);
     const entries = region.adopt(leavesOf(parseStateSchema(pairSchema)));
     const a = entries.get("a")!;
+    const b = entries.get("b")!;
+    const big = entries.get("big")!;
     const str = entries.get("s")!;
+    const SAVED = 1; // journal.ts: recorded, not known to be applied
     region.lock.acquire();
     region.journal.begin();
+    // `a`: the delta was added, the writer died before marking it applied.
     region.journal.addDelta32(a, 12345, false);
+    Atomics.store(region.i32, a.journal >> 2, SAVED);
+    // `b`: the delta was recorded, the writer died before adding it.
+    region.f64[(b.journal + 8) >> 3] = 777;
+    region.u32[(b.journal + 4) >> 2] = region.u32[(a.journal + 4) >> 2]!;
+    Atomics.store(region.i32, b.journal >> 2, SAVED);
+    // `big`: same as `a`, for a 64-bit integer.
+    region.journal.addDelta64(big, 1000n, false);
+    Atomics.store(region.i32, big.journal >> 2, SAVED);
+    // `s`: half overwritten.
     region.journal.saveBytes(str);
     region.u8.fill(0x41, str.offset + 4, str.offset + 14); // "AAAAAAAAAA" over the old bytes
     region.u32[str.offset >> 2] = 10;

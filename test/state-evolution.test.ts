@@ -127,7 +127,7 @@ test("a region of an unknown format version is refused and left untouched", () =
   fs.closeSync(fd);
   const other = box.file("copy.bin");
   fs.copyFileSync(file, other); // a file this process has not opened yet
-  expectRefused(other, "it has state format version 99, this liveframe reads version 1");
+  expectRefused(other, "it has state format version 99, this liveframe reads version 2");
 }, 60_000);
 
 test("a corrupt header or layout directory is refused and left untouched", () => {

@@ -17,7 +17,8 @@ import { z } from "zod";
 import type { Entry } from "./layout.ts";
 
 export const MAGIC = "LVFSTATE";
-export const FORMAT_VERSION = 1;
+/** 2: 64-bit integers journal their old value too (16-byte shadow). */
+export const FORMAT_VERSION = 2;
 /** One page: the header words and room for later header fields without moving data. */
 export const HEADER_BYTES = 4096;
 

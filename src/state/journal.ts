@@ -25,13 +25,16 @@ export interface Words {
 export class Journal {
   private readonly touched: Entry[] = [];
   private open = false;
+  private txid = 0;
 
   constructor(private readonly w: Words) {}
 
   /** Starts a write; the caller holds the lock. */
   begin(): void {
     this.open = true;
-    Atomics.add(this.w.u32, W_SEQ, 1);
+    // The odd seqlock value names this write: it only grows (mod 2^32), so it tags what
+    // this write applied (see addDelta32).
+    this.txid = Atomics.add(this.w.u32, W_SEQ, 1) + 1;
   }
 
   /** Saves the bytes of `e` once per write, before the first change to it. */
@@ -44,26 +47,47 @@ export class Journal {
     this.touched.push(e);
   }
 
-  /** Adds `delta` to a 32-bit integer entry, journaled so that a dead writer's add is undone. */
+  /**
+   * Adds `delta` to a 32-bit integer entry so that a dead writer's add can be told from one
+   * it never made: the value and the 4 padding bytes after it form one 64-bit word, and one
+   * compare-and-swap adds the delta AND writes this write's id into the padding. Lock-free
+   * add() only touches the low half, so it is never lost.
+   */
   addDelta32(e: Entry, delta: number, unsigned: boolean): void {
-    const { i32, u32, f64 } = this.w;
+    const { i32, u32, f64, u64 } = this.w;
     const flag = e.journal >> 2;
     f64[(e.journal + 8) >> 3] = delta;
+    Atomics.store(u32, (e.journal + 4) >> 2, this.txid);
     Atomics.store(i32, flag, SAVED);
-    if (unsigned) Atomics.add(u32, e.offset >> 2, delta);
-    else Atomics.add(i32, e.offset >> 2, delta);
+    const tag = BigInt(this.txid) << 32n;
+    const at = e.offset >> 3;
+    for (;;) {
+      const word = Atomics.load(u64, at);
+      const value = Number(word & 0xffff_ffffn);
+      const next = unsigned ? (value + delta) >>> 0 : (value + delta) | 0;
+      if (Atomics.compareExchange(u64, at, word, tag | BigInt(next >>> 0)) === word) break;
+    }
     Atomics.store(i32, flag, APPLIED);
     this.touched.push(e);
   }
 
-  /** Same for a 64-bit integer entry. */
+  /**
+   * Same for a 64-bit integer entry, which has no room for a tag: the journal keeps the old
+   * value, and the add is one compare-and-swap from it (see undo for what that allows).
+   */
   addDelta64(e: Entry, delta: bigint, unsigned: boolean): void {
     const { i32, i64, u64 } = this.w;
     const flag = e.journal >> 2;
-    i64[(e.journal + 8) >> 3] = BigInt.asIntN(64, delta);
-    Atomics.store(i32, flag, SAVED);
-    if (unsigned) Atomics.add(u64, e.offset >> 3, BigInt.asUintN(64, delta));
-    else Atomics.add(i64, e.offset >> 3, delta);
+    const shadow = (e.journal + 8) >> 3;
+    const a = unsigned ? u64 : i64;
+    i64[shadow] = BigInt.asIntN(64, delta);
+    for (;;) {
+      const old = Atomics.load(a, e.offset >> 3);
+      a[shadow + 1] = old;
+      Atomics.store(i32, flag, SAVED);
+      const next = unsigned ? BigInt.asUintN(64, old + delta) : BigInt.asIntN(64, old + delta);
+      if (Atomics.compareExchange(a, e.offset >> 3, old, next) === old) break;
+    }
     Atomics.store(i32, flag, APPLIED);
     this.touched.push(e);
   }
@@ -93,22 +117,40 @@ function undo(w: Words, e: Entry): void {
   const flag = Atomics.load(w.i32, e.journal >> 2);
   if (flag === 0) return;
   const shadow = e.journal + 8;
-  switch (journalKindOf(e.type)) {
+  const kind = journalKindOf(e.type);
+  switch (kind) {
     case "bytes":
       if (flag === SAVED) w.u8.copyWithin(e.offset, shadow, shadow + e.size);
       break;
     case "delta32":
-      if (flag === APPLIED) Atomics.sub(w.i32, e.offset >> 2, w.f64[shadow >> 3] ?? 0);
+    case "deltaU32": {
+      // Applied exactly when the value's padding carries the id of the dead write.
+      const txid = Atomics.load(w.u32, (e.journal + 4) >> 2);
+      if (Atomics.load(w.u32, (e.offset + 4) >> 2) === txid) {
+        const delta = w.f64[shadow >> 3] ?? 0;
+        if (kind === "delta32") Atomics.sub(w.i32, e.offset >> 2, delta);
+        else Atomics.sub(w.u32, e.offset >> 2, delta);
+        Atomics.store(w.u32, (e.offset + 4) >> 2, 0);
+      }
       break;
-    case "deltaU32":
-      if (flag === APPLIED) Atomics.sub(w.u32, e.offset >> 2, w.f64[shadow >> 3] ?? 0);
-      break;
+    }
     case "delta64":
-      if (flag === APPLIED) Atomics.sub(w.i64, e.offset >> 3, w.i64[shadow >> 3] ?? 0n);
+    case "deltaU64": {
+      const a = kind === "delta64" ? w.i64 : w.u64;
+      const wrap = (v: bigint) => (kind === "delta64" ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v));
+      const delta = w.i64[shadow >> 3] ?? 0n;
+      const at = e.offset >> 3;
+      if (flag === APPLIED) {
+        Atomics.sub(a, at, wrap(delta));
+        break;
+      }
+      // SAVED: the compare-and-swap may or may not have happened. If the value is still the
+      // old one it did not; if it is old + delta it did (undo it). Anything else means
+      // lock-free adds came after it: the delta cannot be told apart and is left in place.
+      const old = a[(shadow >> 3) + 1] ?? 0n;
+      Atomics.compareExchange(a, at, wrap(old + delta), old);
       break;
-    case "deltaU64":
-      if (flag === APPLIED) Atomics.sub(w.u64, e.offset >> 3, BigInt.asUintN(64, w.i64[shadow >> 3] ?? 0n));
-      break;
+    }
   }
   Atomics.store(w.i32, e.journal >> 2, 0);
 }

@@ -49,5 +49,6 @@ test("entries are 8-aligned, never overlap, and each is followed by its journal"
   expect(end).toBe(at);
   // integers journal an 8-byte delta, everything else a copy of its bytes
   expect(entryBytes(4, "int32")).toBe(8 + 8 + 8);
+  expect(entryBytes(8, "int64")).toBe(8 + 8 + 16); // 64-bit: delta and old value
   expect(entryBytes(9, "string(5)")).toBe(16 + 8 + 16);
 });

@@ -3,7 +3,8 @@
 // schema can append fields without moving the old ones. An array is one entry whose
 // elements follow each other at a fixed stride.
 //
-// Every entry is followed by its journal: an 8-byte flag and a shadow of the value. A
+// Every entry is followed by its journal: a flag word, a write id and a shadow of the value.
+// A 32-bit integer's value is followed by 4 bytes of padding that journal.ts uses as a tag. A
 // writer fills the shadow before it touches the value, so a writer that dies mid-write
 // can be rolled back by whoever takes the lock next (see journal.ts).
 import type { FieldType } from "./schema.ts";
@@ -105,9 +106,14 @@ export function leavesOf(root: FieldType & { kind: "object" }, prefix = ""): Lea
   return out;
 }
 
-/** Bytes an entry needs, value and journal together. */
+/**
+ * Bytes an entry needs, value and journal together. Journal: a flag word and a word for
+ * the id of the write, then the shadow: the old bytes, or for integers the delta (and,
+ * for 64-bit ones, the old value).
+ */
 export function entryBytes(size: number, type: string): number {
-  const shadow = journalKindOf(type) === "bytes" ? align8(size) : 8;
+  const kind = journalKindOf(type);
+  const shadow = kind === "bytes" ? align8(size) : kind === "delta64" || kind === "deltaU64" ? 16 : 8;
   return align8(size) + 8 + shadow;
 }
 
