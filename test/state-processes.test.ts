@@ -76,10 +76,10 @@ test("a writer killed with kill -9 half-way through a write is rolled back by th
 test("a writer killed with kill -9 at a random moment of a busy update loop leaves a consistent state", async () => {
   const file = box.file();
   const s = defineState(pairSchema, { file });
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 8; round++) {
     const w = box.spawn("pair-writer-forever", file);
     await w.line("ready");
-    await Bun.sleep(30 + round * 40);
+    await Bun.sleep(20 + round * 23);
     w.proc.kill(9);
     await w.exited;
     const p = s.snapshot();
