@@ -56,6 +56,10 @@ function makeApp() {
     const r = new Response("x");
     return c.json({ response: r instanceof Response, request: c.req.raw instanceof Request });
   });
+  app.get("/async-text", async () => {
+    await Bun.sleep(1);
+    return new Response("typed later");
+  });
   app.get("/nobody", () => new Response(null, { status: 204 }));
   app.get("/close", () => new Response("bye", { headers: { connection: "close" } }));
   app.get("/teapot", (c) => c.text("short and stout", 418));
@@ -237,6 +241,15 @@ describe("serving", () => {
     expect(c.received.toString().match(/set-cookie: /gi)?.length).toBe(2);
   });
 
+  test("a string body built after an await is typed text/plain like Bun.serve does", async () => {
+    const s = start();
+    const c = await connect(s);
+    c.write(get("/async-text") + get("/"));
+    const a = await c.response();
+    expect([a.body.toString(), a.headers["content-type"]]).toEqual(["typed later", "text/plain;charset=utf-8"]);
+    expect((await c.response()).headers["content-type"]).toBe("text/plain;charset=utf-8");
+  });
+
   test("HTTP/1.0 without keep-alive closes after the response", async () => {
     const s = start();
     const c = await connect(s);
@@ -352,6 +365,18 @@ describe("rejections: status, then close", () => {
     expect(r.status).toBe(408);
     expect(Date.now() - t0).toBeLessThan(20 * 100 + 5000);
     await c.closedByPeer();
+  });
+
+  test("a request timeout of an earlier request does not shorten the next one's clock", async () => {
+    const s = start({ requestTimeoutMs: 300, headersTimeoutMs: 3000 });
+    const c = await connect(s);
+    c.write("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok");
+    expect((await c.response()).body.toString()).toBe("ok");
+    await Bun.sleep(600); // longer than requestTimeoutMs, idle in between
+    c.write("GET / HTTP/1.1\r\nHo");
+    await Bun.sleep(100);
+    c.write("st: t\r\n\r\n");
+    expect((await c.response()).status).toBe(200);
   });
 
   test("a body that never arrives → 408 after requestTimeoutMs", async () => {

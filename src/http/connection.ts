@@ -34,12 +34,21 @@ const enum Deadline {
   Idle,
   Head,
   Request,
+  Linger,
 }
+
+/**
+ * After our FIN, how long the peer may keep its half of the connection open (we keep reading and
+ * discarding meanwhile, so a response it has not read yet is not destroyed by a reset).
+ */
+const LINGER_MS = 5_000;
 
 /** Responses (head + byte body) up to this size are assembled in one reused buffer and leave in one write. */
 const SCRATCH_BYTES = 64 * 1024;
 const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
+/** What Bun.serve and the Fetch spec give a string body without a Content-Type. */
+const TEXT_PLAIN = "content-type: text/plain;charset=utf-8\r\n";
 const facts = newFieldFacts();
 let urlHost = "";
 let urlPath = "";
@@ -161,8 +170,8 @@ export class Connection {
             checkIncompleteHead(b, this.bufStart, b.length, limits);
             this.scanFrom = Math.max(this.bufStart, b.length - 3);
             if (this.deadlineKind !== Deadline.Head) {
-              this.setDeadline(Deadline.Head);
               this.requestDeadline = this.server.now + limits.requestTimeoutMs;
+              this.setDeadline(Deadline.Head);
             }
             return;
           }
@@ -175,7 +184,7 @@ export class Connection {
           else if (head.contentLength > 0) this.decoder = new FixedLengthBody(head.contentLength);
           else this.decoder = null;
           if (this.decoder !== null) {
-            if (this.deadlineKind !== Deadline.Head) this.requestDeadline = this.server.now + limits.requestTimeoutMs;
+            if (this.requestDeadline === 0) this.requestDeadline = this.server.now + limits.requestTimeoutMs;
             // Only ask for the body if it is not already on its way (RFC 9110 §10.1.1).
             if (head.expectContinue && head.version === 11 && end >= b.length) this.write(CONTINUE, CONTINUE.length);
           }
@@ -193,6 +202,7 @@ export class Connection {
           }
           this.deadlineKind = Deadline.None;
           this.deadline = 0;
+          this.requestDeadline = 0;
           this.state = State.Handling;
           this.dispatch(d === null ? null : d.body());
           if ((this.state as State) !== State.Head) return; // async handler: its promise continues
@@ -217,13 +227,18 @@ export class Connection {
     this.deadlineKind = kind;
     this.deadline =
       kind === Deadline.Idle ? now + l.keepAliveTimeoutMs
-      : kind === Deadline.Head ? Math.min(now + l.headersTimeoutMs, this.requestDeadline || Infinity)
+      : kind === Deadline.Head ? Math.min(now + l.headersTimeoutMs, this.requestDeadline)
+      : kind === Deadline.Linger ? now + LINGER_MS
       : this.requestDeadline;
   }
 
   /** Called by the server's clock when `deadline` has passed. */
   expire(): void {
-    if (this.state === State.Head && this.buffered() === 0 && this.deadlineKind === Deadline.Idle) {
+    if (this.state === State.Closing) {
+      // The peer never closed its side after our FIN: stop waiting for it.
+      this.deadline = 0;
+      this.socket.terminate();
+    } else if (this.state === State.Head && this.buffered() === 0 && this.deadlineKind === Deadline.Idle) {
       this.close(); // idle keep-alive timeout: nothing to answer
     } else if (this.state === State.Head || this.state === State.Body) {
       this.reject(408, this.deadlineKind === Deadline.Head ? "header section not received in time" : "request not received in time");
@@ -297,7 +312,7 @@ export class Connection {
     let head = statusLine(status, init?.statusText) + lines;
     if (!facts.hasDate) head += dateLine();
     const body = res._body;
-    if (typeof body === "string" && !facts.hasContentType) head += "content-type: text/plain;charset=UTF-8\r\n";
+    if (typeof body === "string" && !facts.hasContentType) head += TEXT_PLAIN;
     if (facts.close) this.keepAlive = false;
     this.state = State.Writing;
     this.writeWhole(head, body, status, facts.contentLength);
@@ -306,8 +321,9 @@ export class Connection {
   }
 
   private writeNative(res: Response): void {
-    const lines = linesFromHeaders(res.headers, facts);
     const status = res.status;
+    if (!(status >= 100 && status <= 999)) throw new RangeError(`the app's Response has status ${status}, which HTTP cannot carry`);
+    const lines = linesFromHeaders(res.headers, facts);
     let head = statusLine(status, res.statusText);
     head += lines;
     if (!facts.hasDate) head += dateLine();
@@ -323,6 +339,8 @@ export class Connection {
         : ArrayBuffer.isView(src) ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
         : undefined;
       if (bytes !== undefined) {
+        // The runtime types a string body only when it sends it (Bun.serve does the same).
+        if (typeof bytes === "string" && !facts.hasContentType) head += TEXT_PLAIN;
         this.writeWhole(head, bytes as string | Uint8Array | null, status, appLength, wide);
         this.finish();
         return;
@@ -530,6 +548,7 @@ export class Connection {
   close(): void {
     if (this.state >= State.Closing) return;
     this.state = State.Closing;
+    this.setDeadline(Deadline.Linger);
     if (this.reader !== null) {
       this.reader.cancel().catch(() => {});
       this.reader = null;
@@ -548,9 +567,8 @@ export class Connection {
   cut(): void {
     if (this.state === State.Closed) return;
     this.out.length = 0;
-    this.state = State.Closing;
-    this.close();
-    this.socket.end();
+    if (this.state !== State.Closing) this.close();
+    else this.socket.end();
   }
 
   // ---- release (handoff) --------------------------------------------------------------------

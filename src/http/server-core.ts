@@ -1,7 +1,7 @@
 // The engine's server: listeners, the set of connections, the clock that enforces timeouts, and
 // the release/adopt half of a handoff. The public contract is `HttpServer` in types.ts.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import { createListener, getPeerName, getSockName, SysError } from "../../ffi/index.ts";
+import { createListener, getPeerName, getSockName, isOpen, SysError } from "../../ffi/index.ts";
 import { Connection, State } from "./connection.ts";
 import { installSourceResponse } from "./light-response.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
@@ -119,6 +119,7 @@ export class ServerCore implements HttpServer {
 
   adopt(fd: number, buffered?: Uint8Array): void {
     if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: adopt(fd) needs a connected socket fd, got ${fd}`);
+    if (!isOpen(fd)) throw new Error(`liveframe: cannot adopt fd ${fd}: it is not open in this process (was it received with recvFds?)`);
     const data: Pending = { server: this, buffered };
     this.startClock();
     const opening = Bun.connect({ fd, socket: handlers, data, allowHalfOpen: true } as any) as unknown as Promise<unknown>;
