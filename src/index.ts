@@ -1,5 +1,18 @@
 // liveframe's library entry: what app authors and scripts import from "liveframe".
 // Each layer adds its public names here.
+// engine layer (HTTP/1.1)
+export {
+  serve,
+  createServer,
+  serverOptionsSchema,
+  serveOptionsSchema,
+  type FetchApp,
+  type HttpServer,
+  type ReleasedConnection,
+  type ConnectionCounts,
+  type ServerOptions,
+  type ServeOptions,
+} from "./http/index.ts";
 // reload layer
 export { generation, type GenerationInfo } from "./generation/info.ts";
 // state layer
