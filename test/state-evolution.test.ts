@@ -145,3 +145,25 @@ test("a corrupt header or layout directory is refused and left untouched", () =>
   fs.writeFileSync(short, fs.readFileSync(file).subarray(0, 4200));
   expectRefused(short, "its header is corrupt");
 }, 60_000);
+
+test("a version 1 region is upgraded in place when it has no 64-bit integers, refused otherwise", () => {
+  const setVersion = (file: string, v: number) => {
+    const fd = fs.openSync(file, "r+");
+    fs.writeSync(fd, new Uint8Array(new Uint32Array([v]).buffer), 0, 4, 8);
+    fs.closeSync(fd);
+  };
+  const narrow = box.file("narrow.bin");
+  const source = box.file("narrow-source.bin");
+  defineState(v1Schema, { file: source }).hits.set(9);
+  fs.copyFileSync(source, narrow); // not yet open in this process
+  setVersion(narrow, 1);
+  expect(defineState(v1Schema, { file: narrow }).hits.get()).toBe(9);
+  expect(new Uint32Array(fs.readFileSync(narrow).buffer.slice(0, 12))[2]).toBe(2);
+
+  const wideSource = box.file("wide-source.bin");
+  defineState(z.object({ n: z.int64() }), { file: wideSource }).n.set(5n);
+  const wide = box.file("wide.bin");
+  fs.copyFileSync(wideSource, wide);
+  setVersion(wide, 1);
+  expectRefused(wide, 'format version 1 with a 64-bit integer field ("n")');
+}, 60_000);

@@ -19,6 +19,8 @@ import type { Entry } from "./layout.ts";
 export const MAGIC = "LVFSTATE";
 /** 2: 64-bit integers journal their old value too (16-byte shadow). */
 export const FORMAT_VERSION = 2;
+/** Version 1 differs only for 64-bit integer fields: a file without any is upgraded in place. */
+export const UPGRADABLE_VERSION = 1;
 /** One page: the header words and room for later header fields without moving data. */
 export const HEADER_BYTES = 4096;
 
@@ -62,7 +64,7 @@ export function checkHeader(file: string, head: Uint8Array, fileBytes: number): 
     throw new RegionRefusedError(file, `it is not a liveframe state region (no "${MAGIC}" magic)`);
   const w = new Uint32Array(head.buffer, head.byteOffset, 12);
   const version = w[W_VERSION] ?? 0;
-  if (version !== FORMAT_VERSION)
+  if (version !== FORMAT_VERSION && version !== UPGRADABLE_VERSION)
     throw new RegionRefusedError(
       file,
       `it has state format version ${version}, this liveframe reads version ${FORMAT_VERSION} (written by another liveframe release)`,

@@ -22,6 +22,7 @@ import {
   MAGIC,
   parseDirectory,
   RegionRefusedError,
+  UPGRADABLE_VERSION,
   W_DIR_LENGTH,
   W_DIR_OFFSET,
   W_HEADER_BYTES,
@@ -147,6 +148,7 @@ export class StateRegion implements Words {
     this.lock.acquire();
     try {
       const existing = this.directory();
+      this.upgradeFormat(existing);
       const byPath = new Map(existing.map((e) => [e.path, e]));
       const found = new Map<string, Entry>();
       const missing: Leaf[] = [];
@@ -170,6 +172,18 @@ export class StateRegion implements Words {
     } finally {
       this.lock.release();
     }
+  }
+
+  /** Moves a version 1 region to version 2 when their layouts agree (no 64-bit integers). */
+  private upgradeFormat(existing: readonly Entry[]): void {
+    if (Atomics.load(this.u32, W_VERSION) === FORMAT_VERSION) return;
+    const wide = existing.find((e) => e.type === "int64" || e.type === "uint64");
+    if (wide)
+      throw new RegionRefusedError(
+        this.file,
+        `it has state format version ${UPGRADABLE_VERSION} with a 64-bit integer field ("${wide.path}"), whose journal this liveframe lays out differently`,
+      );
+    Atomics.store(this.u32, W_VERSION, FORMAT_VERSION);
   }
 
   private append(existing: readonly Entry[], leaves: readonly Leaf[]): Entry[] {
