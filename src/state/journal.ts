@@ -4,14 +4,16 @@
 // A write: seq += 1 (odd: readers retry) → for each entry: save its old bytes (or, for an
 // integer, the delta about to be added) in its shadow, flag it, write → commit mark = 1 →
 // clear the flags → commit mark = 0 → seq += 1 (even).
-// Whoever takes the lock over from a dead writer calls `recover`: without the commit mark
-// it puts back every flagged entry, with it the write was complete and only flags are
-// cleared; then seq is made even again.
+// Whoever takes the lock over from a dead writer (or finds the seqlock odd) calls `recover`:
+// without the commit mark it puts back every flagged entry, with it the write was complete
+// and only flags are cleared; then seq is made even again. Integer entries are undone by
+// subtracting the delta, and only if it was really added (see addDelta32/addDelta64), so
+// lock-free adds made meanwhile by other processes are kept.
 import { journalKindOf, type Entry } from "./layout.ts";
 import { W_COMMIT, W_SEQ } from "./header.ts";
 
-const SAVED = 1; // bytes entry: shadow holds the old bytes. Delta entry: delta recorded, not yet added.
-const APPLIED = 2; // delta entry: the delta was added
+const SAVED = 1; // bytes entry: shadow holds the old bytes. Delta entry: recorded, maybe added.
+const APPLIED = 2; // delta entry: the delta was certainly added
 
 export interface Words {
   readonly i32: Int32Array;
