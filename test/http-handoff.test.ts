@@ -104,8 +104,13 @@ describe("release and adopt", () => {
     c.write(get("/while-paused"));
     await Bun.sleep(100);
     expect(c.received.length).toBe(0); // paused: A reads nothing
-    released!.keep();
+    const first = released!;
+    first.keep();
     expect((await c.response()).body.toString()).toBe("A:/while-paused");
+    // Offered again after that request, not at once (which would loop).
+    await Bun.sleep(20);
+    expect(released).not.toBe(first);
+    expect(a.counts.releasing).toBe(1);
   });
 
   test("connections accepted after release() are released at their first boundary", async () => {

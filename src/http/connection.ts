@@ -72,7 +72,10 @@ export class Connection {
   private peerEnded = false;
   /** True while process() is on the stack: a synchronous response lets its loop continue. */
   private processing = false;
-  /** A handoff of this connection failed and it was kept: release() passes it on only once. */
+  /**
+   * A handoff of this connection failed and it was kept: it is not offered again at the boundary
+   * where it failed (that would loop), only after its next request.
+   */
   kept = false;
   deadline = 0;
   private deadlineKind = Deadline.None;
@@ -176,6 +179,7 @@ export class Connection {
             return;
           }
           const head = parseHead(b, this.bufStart, end, limits);
+          this.kept = false;
           this.bufStart = end;
           this.scanFrom = end;
           this.head = head;
@@ -585,7 +589,7 @@ export class Connection {
     this.socket.pause();
   }
 
-  /** Handing over failed: serve it here again (and never offer it again). */
+  /** Handing over failed: serve it here again (offered again only after its next request). */
   resumeAfterRelease(): void {
     if (this.state !== State.Released) return;
     this.kept = true;

@@ -26,7 +26,7 @@ export interface ReleasedConnection {
   readonly remote: { address: string; port: number };
   /** The new owner has adopted it: drop this process's copy WITHOUT FIN or RST. */
   handedOver(): void;
-  /** Handing over failed: resume serving it here. */
+  /** Handing over failed: resume serving it here. While releasing, it is offered again after its next request (not at once: that would loop). */
   keep(): void;
 }
 
