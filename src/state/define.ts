@@ -7,7 +7,8 @@ import { compileCopier, compileValidator } from "./validate.ts";
 import { leavesOf, type Entry } from "./layout.ts";
 import { StateRegion, type LockMode } from "./region.ts";
 import { parseStateSchema, type FieldType } from "./schema.ts";
-import { FlatObjectNode, LocatedNode, ObjectView as ObjectViewImpl, viewAt, type Node } from "./views.ts";
+import { FlatObjectNode, LocatedNode, type Node } from "./nodes.ts";
+import { ObjectView as ObjectViewImpl, viewAt } from "./views.ts";
 
 /** Where state lives outside liveframe (`bun app.ts`, tests, scripts): relative to the cwd. */
 export const DEFAULT_RUNTIME_DIR = "./.liveframe";
