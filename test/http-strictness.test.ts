@@ -7,7 +7,7 @@ import { RawClient } from "./http-support.ts";
 type Outcome = "accepted" | "rejected" | "no answer";
 
 /** How long to wait for an answer before calling it "no answer" (the server waits for more bytes). */
-const ANSWER_WAIT_MS = 1500;
+const ANSWER_WAIT_MS = 5000;
 
 const app = {
   async fetch(req: Request) {
