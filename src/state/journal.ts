@@ -28,6 +28,7 @@ export class Journal {
   private readonly touched: Entry[] = [];
   private open = false;
   private txid = 0;
+  private tag: bigint | undefined; // txid << 32, made on first use in a write
 
   constructor(private readonly w: Words) {}
 
@@ -37,6 +38,7 @@ export class Journal {
     // The odd seqlock value names this write: it only grows (mod 2^32), so it tags what
     // this write applied (see addDelta32).
     this.txid = Atomics.add(this.w.u32, W_SEQ, 1) + 1;
+    this.tag = undefined;
   }
 
   /** Saves the bytes of `e` once per write, before the first change to it. */
@@ -61,13 +63,12 @@ export class Journal {
     f64[(e.journal + 8) >> 3] = delta;
     Atomics.store(u32, (e.journal + 4) >> 2, this.txid);
     Atomics.store(i32, flag, SAVED);
-    const tag = BigInt(this.txid) << 32n;
+    const tag = (this.tag ??= BigInt(this.txid) << 32n);
     const at = e.offset >> 3;
     for (;;) {
       const word = Atomics.load(u64, at);
-      const value = Number(word & 0xffff_ffffn);
-      const next = unsigned ? (value + delta) >>> 0 : (value + delta) | 0;
-      if (Atomics.compareExchange(u64, at, word, tag | BigInt(next >>> 0)) === word) break;
+      const next = (Number(BigInt.asUintN(32, word)) + delta) >>> 0; // the same bits signed or not
+      if (Atomics.compareExchange(u64, at, word, tag | BigInt(next)) === word) break;
     }
     Atomics.store(i32, flag, APPLIED);
     this.touched.push(e);
