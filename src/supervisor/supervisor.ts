@@ -130,6 +130,7 @@ export class SupervisorProcess implements Supervisor {
       this.active = next;
       this.crashesInARow = 0;
       const given = await this.handOver(old, next);
+      if (!next.alive) throw new Error(`${next.describeExit()} while taking over; the supervisor starts the app again`);
       outcome = {
         ok: true,
         from: from.number,
@@ -143,7 +144,7 @@ export class SupervisorProcess implements Supervisor {
         at,
       };
     } catch (err) {
-      next?.kill();
+      if (next !== this.active) next?.kill();
       outcome = {
         ok: false,
         from: from.number,
@@ -157,7 +158,9 @@ export class SupervisorProcess implements Supervisor {
     } finally {
       this.reloading = null;
     }
-    if (!this.active.alive && !this.active.expectingExit && !this.stopping) void this.restartAfterCrash(this.active);
+    // Whoever serves now died during the reload (old before the new one took over, or the new
+    // one while taking over): nobody serves, so start the app again.
+    if (!this.active.alive && !this.stopping) void this.restartAfterCrash(this.active);
     this.reloads.push(outcome);
     if (this.reloads.length > RELOAD_HISTORY) this.reloads.shift();
     this.emit({ type: outcome.ok ? "reloaded" : "reload-failed", outcome });
