@@ -95,6 +95,8 @@ test("pipelined requests across a reload: the busy one finishes in the old gener
   expect(first!.body).toMatch(/^1 \d+ slow$/);
   expect(second!.body.endsWith("/second")).toBe(true);
   expect(third!.body.endsWith("/third")).toBe(true);
+  // Both were read by the old generation along with the first: they moved as buffered bytes.
+  expect(servedBy(second!.body).generation).toBe(2);
   expect(servedBy(third!.body).generation).toBe(2);
   expect(servedBy((await c!.get("/after")).body).generation).toBe(2);
   expect(c!.closed).toBe(false);
@@ -187,4 +189,19 @@ test("a response still streaming at the drain timeout is cut there; the reload c
   expect(received).toContain("1 ");
   expect(servedBy((await idle!.get("/after")).body).generation).toBe(2);
   expect(idle!.closed).toBe(false);
+}, 120_000);
+
+test("a request head half received when the reload happens moves with its bytes and is answered by the new generation", async () => {
+  server = await startServer();
+  const [c] = await open(server.port, 1);
+  expect(servedBy((await c!.get("/first")).body).generation).toBe(1);
+  const reply = c!.send("GET /par")[0]!;
+  await Bun.sleep(100);
+  const r = await server.reload();
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("1 connection handed over");
+  c!.socket.write("tial HTTP/1.1\r\nhost: test\r\n\r\n");
+  const body = (await reply).body;
+  expect(body).toMatch(/^2 \d+ \/partial$/);
+  expect(c!.closed).toBe(false);
 }, 120_000);
