@@ -5,6 +5,7 @@ import { createServer, serve, type HttpServer, type ServerOptions } from "../src
 import { get, RawClient } from "./http-support.ts";
 
 const MiB = 1024 * 1024;
+const aborted: string[] = [];
 
 function makeApp() {
   const app = new Hono();
@@ -66,6 +67,12 @@ function makeApp() {
     const body = new Uint8Array(60 * 1024);
     for (let i = 0; i < body.length; i++) body[i] = (i * 7 + seed) & 0xff;
     return new Response(body);
+  });
+  app.get("/wait-abort", async (c) => {
+    const signal = c.req.raw.signal;
+    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+    aborted.push(c.req.path);
+    return c.text("never sent");
   });
   app.get("/nobody", () => new Response(null, { status: 204 }));
   app.get("/close", () => new Response("bye", { headers: { connection: "close" } }));
@@ -277,6 +284,16 @@ describe("serving", () => {
     const a = await c.response();
     expect([a.body.toString(), a.headers["content-type"]]).toEqual(["typed later", "text/plain;charset=utf-8"]);
     expect((await c.response()).headers["content-type"]).toBe("text/plain;charset=utf-8");
+  });
+
+  test("request.signal aborts when the client goes away mid-request", async () => {
+    const s = start();
+    const c = await connect(s);
+    c.write(get("/wait-abort"));
+    await Bun.sleep(100);
+    c.socket.terminate();
+    for (let i = 0; i < 100 && !aborted.includes("/wait-abort"); i++) await Bun.sleep(20);
+    expect(aborted).toContain("/wait-abort");
   });
 
   test("HTTP/1.0 without keep-alive closes after the response", async () => {

@@ -13,7 +13,7 @@ import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
 import { HttpError } from "./errors.ts";
 import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
 import { isLight, kSource, LightResponse, NativeResponse, SourceResponse } from "./light-response.ts";
-import { LiveRequest } from "./request.ts";
+import { abortRequest, LiveRequest } from "./request.ts";
 import { dateLine, linesFromHeaders, linesFromInit, newFieldFacts } from "./response-head.ts";
 import { statusLine } from "./status.ts";
 import type { ServerCore } from "./server-core.ts";
@@ -62,6 +62,8 @@ export class Connection {
   bufStart = 0;
   private scanFrom = 0;
   private head: RequestHead | null = null;
+  /** The request being handled or answered (its signal aborts if the client leaves). */
+  private request: LiveRequest | null = null;
   private decoder: BodyDecoder | null = null;
   private keepAlive = true;
   /** Response bytes the kernel has not accepted yet, oldest first. */
@@ -112,6 +114,10 @@ export class Connection {
   onClose(): void {
     if (this.state === State.Closed) return;
     this.state = State.Closed;
+    if (this.request !== null) {
+      abortRequest(this.request);
+      this.request = null;
+    }
     if (this.reader !== null) {
       this.reader.cancel().catch(() => {});
       this.reader = null;
@@ -259,7 +265,7 @@ export class Connection {
       urlPath = head.path;
       url = `http://${urlHost}${urlPath}`;
     }
-    const req = new LiveRequest(head.method, url, head, body);
+    const req = (this.request = new LiveRequest(head.method, url, head, body));
     let res: unknown;
     g.Response = LightResponse;
     try {
@@ -480,6 +486,7 @@ export class Connection {
 
   /** The response is complete: next request, or close. */
   private finish(): void {
+    this.request = null;
     this.head = null;
     this.decoder = null;
     if (!this.keepAlive) {

@@ -18,6 +18,8 @@ export class LiveRequest {
   /** @internal */ _headers: Headers | undefined = undefined;
   /** @internal */ _real: Request | undefined = undefined;
   /** @internal */ _bodyUsed = false;
+  /** @internal Made when someone asks for `signal`; aborted when the client goes away mid-request. */
+  _abort: AbortController | undefined = undefined;
 
   constructor(method: string, url: string, head: RequestHead, body: Uint8Array | null) {
     this._method = method;
@@ -43,6 +45,10 @@ export class LiveRequest {
     }
     return this._headers;
   }
+  get signal(): AbortSignal {
+    if (this._real !== undefined) return this._real.signal;
+    return (this._abort ??= new AbortController()).signal;
+  }
   get bodyUsed(): boolean {
     return this._real !== undefined ? this._real.bodyUsed : this._bodyUsed;
   }
@@ -56,6 +62,7 @@ export class LiveRequest {
         method: m,
         headers: this.headers,
         body: hasBody ? this._body : null,
+        signal: (this._abort ??= new AbortController()).signal,
       });
     }
     return this._real;
@@ -103,7 +110,12 @@ export class LiveRequest {
   }
 }
 
-// Everything else a Request has (body, signal, clone, formData, blob, cache, …) comes from a real
+/** The client went away before the response was complete: abort `request.signal` (as Bun.serve does). */
+export function abortRequest(req: LiveRequest): void {
+  req._abort?.abort(new DOMException("the client closed the connection", "AbortError"));
+}
+
+// Everything else a Request has (body, clone, formData, blob, cache, …) comes from a real
 // Request built on demand. Enumerated from the runtime's own prototype, so nothing is missed.
 for (const key of Reflect.ownKeys(NativeRequest.prototype)) {
   if (key === "constructor" || Object.prototype.hasOwnProperty.call(LiveRequest.prototype, key)) continue;
