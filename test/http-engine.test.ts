@@ -74,6 +74,8 @@ function makeApp() {
     aborted.push(c.req.path);
     return c.text("never sent");
   });
+  app.get("/split", () => new Response("x", { statusText: "OK\r\nx-injected: 1" }));
+  app.get("/split-header", () => new Response("x", { headers: { "x-a": "1\r\nx-injected: 1" } }));
   app.get("/nobody", () => new Response(null, { status: 204 }));
   app.get("/close", () => new Response("bye", { headers: { connection: "close" } }));
   app.get("/teapot", (c) => c.text("short and stout", 418));
@@ -294,6 +296,16 @@ describe("serving", () => {
     c.socket.terminate();
     for (let i = 0; i < 100 && !aborted.includes("/wait-abort"); i++) await Bun.sleep(20);
     expect(aborted).toContain("/wait-abort");
+  });
+
+  test("a response that would split (CR/LF in statusText or a header value) is a 500, never sent", async () => {
+    const s = start();
+    const c = await connect(s);
+    c.write(get("/split") + get("/split-header") + get("/"));
+    expect((await c.response()).status).toBe(500);
+    expect((await c.response()).status).toBe(500);
+    expect((await c.response()).status).toBe(200);
+    expect(c.received.toString()).not.toContain("x-injected");
   });
 
   test("HTTP/1.0 without keep-alive closes after the response", async () => {

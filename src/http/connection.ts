@@ -135,7 +135,7 @@ export class Connection {
   /** Copy of the bytes read but not yet consumed (handed over with the connection). */
   unconsumed(): Uint8Array {
     if (this.buf === null || this.bufStart >= this.buf.length) return new Uint8Array(0);
-    return this.buf.slice(this.bufStart);
+    return new Uint8Array(this.buf.subarray(this.bufStart)); // a copy (Buffer#slice would be a view)
   }
 
   private append(data: Buffer): void {
@@ -276,8 +276,8 @@ export class Connection {
       return;
     }
     g.Response = SourceResponse;
-    if (res instanceof Promise) {
-      res.then(
+    if (res instanceof Promise || (typeof res === "object" && res !== null && typeof (res as PromiseLike<unknown>).then === "function")) {
+      (res as PromiseLike<unknown>).then(
         (r) => this.respond(r),
         (err) => this.handlerFailed(err),
       );

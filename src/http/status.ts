@@ -19,7 +19,14 @@ const REASONS: Record<number, string> = {
 /** The status line prefix "HTTP/1.1 200 OK\r\n", cached per status. */
 const statusLines = new Map<number, string>();
 export function statusLine(status: number, statusText?: string): string {
-  if (statusText) return `HTTP/1.1 ${status} ${statusText}\r\n`;
+  if (statusText) {
+    // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): anything else would split the response.
+    for (let i = 0; i < statusText.length; i++) {
+      const c = statusText.charCodeAt(i);
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) throw new TypeError(`invalid statusText ${JSON.stringify(statusText)}`);
+    }
+    return `HTTP/1.1 ${status} ${statusText}\r\n`;
+  }
   let line = statusLines.get(status);
   if (line === undefined) {
     line = `HTTP/1.1 ${status} ${REASONS[status] ?? ""}\r\n`;
