@@ -75,6 +75,12 @@ export class Connection {
   /** True while process() is on the stack: a synchronous response lets its loop continue. */
   private processing = false;
   /**
+   * Responses written while process() runs are corked here and leave in one write when it
+   * returns: pipelined requests that arrived together are answered with one syscall.
+   */
+  private cork = "";
+  private corkBytes = 0;
+  /**
    * A handoff of this connection failed and it was kept: it is not offered again at the boundary
    * where it failed (that would loop), only after its next request.
    */
@@ -157,8 +163,15 @@ export class Connection {
     try {
       for (;;) {
         if (this.state === State.Head) {
-          if (this.server.releasing !== null && !this.kept && this.out.length === 0) {
-            this.server.releaseIdle(this);
+          if (this.server.releasing !== null && !this.kept) {
+            this.flushCork();
+            if (this.out.length === 0) {
+              this.server.releaseIdle(this);
+              return;
+            }
+          }
+          if (this.out.length > 0) {
+            this.state = State.Flushing; // backpressure: answer no more until the kernel took it
             return;
           }
           const b = this.buf;
@@ -228,6 +241,7 @@ export class Connection {
       }
     } finally {
       this.processing = false;
+      this.flushCork();
     }
   }
 
@@ -514,6 +528,12 @@ export class Connection {
 
   /** Writes now, queueing what the kernel does not take. `bytes` = the encoded length of data. */
   write(data: string | Uint8Array, bytes: number): void {
+    if (this.processing && typeof data === "string" && this.out.length === 0) {
+      this.cork += data;
+      this.corkBytes += bytes;
+      return;
+    }
+    if (this.corkBytes > 0) this.flushCork();
     if (this.out.length > 0) {
       this.out.push(typeof data === "string" ? Buffer.from(data) : data);
       return;
@@ -525,6 +545,7 @@ export class Connection {
 
   /** Writes scratch[0, bytes); whatever the kernel does not take is copied out (scratch is reused). */
   private writeScratch(bytes: number): void {
+    if (this.corkBytes > 0) this.flushCork();
     if (this.out.length > 0) {
       this.out.push(Buffer.from(scratch.subarray(0, bytes)));
       return;
@@ -532,6 +553,21 @@ export class Connection {
     const n = this.socket.write(scratch, 0, bytes);
     if (n < 0 || n >= bytes) return;
     this.out.push(Buffer.from(scratch.subarray(n, bytes)));
+  }
+
+  private flushCork(): void {
+    const bytes = this.corkBytes;
+    if (bytes === 0) return;
+    const data = this.cork;
+    this.cork = "";
+    this.corkBytes = 0;
+    if (this.out.length > 0) {
+      this.out.push(Buffer.from(data));
+      return;
+    }
+    const n = this.socket.write(data);
+    if (n < 0 || n >= bytes) return;
+    this.out.push(Buffer.from(data).subarray(n));
   }
 
   onDrain(): void {
@@ -551,13 +587,15 @@ export class Connection {
       this.drainWaiter = null;
       w();
     }
-    if (this.state === State.Flushing) this.backToHead();
+    // Flushed: a connection that was waiting on the kernel is idle now (and releasable).
+    if (this.state === State.Flushing || this.state === State.Head) this.backToHead();
     else if (this.state === State.Closing) this.socket.end();
   }
 
   /** Closes after every queued byte is written (FIN, never RST). */
   close(): void {
     if (this.state >= State.Closing) return;
+    this.flushCork();
     this.state = State.Closing;
     this.setDeadline(Deadline.Linger);
     if (this.reader !== null) {
@@ -578,6 +616,8 @@ export class Connection {
   cut(): void {
     if (this.state === State.Closed) return;
     this.out.length = 0;
+    this.cork = "";
+    this.corkBytes = 0;
     if (this.state !== State.Closing) this.close();
     else this.socket.end();
   }
