@@ -10,7 +10,7 @@ afterEach(async () => {
   client?.close();
   await server?.cleanup();
   server = null;
-});
+}, 30_000); // cleanup waits for a graceful stop; the default hook timeout is 5 s
 
 test("100 generations in a chain: the keep-alive connection is served by each, and no fd leaks in the supervisor or the generations", async () => {
   server = await startServer();

@@ -12,7 +12,7 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await server?.cleanup();
   server = null;
-});
+}, 30_000); // cleanup waits for a graceful stop; the default hook timeout is 5 s
 
 /** Connects to the control socket as `uid`, sends `line`, reports how the connection ended. */
 async function controlAs(uid: number, socketPath: string, line: string): Promise<{ how: string; got?: string }> {

@@ -11,7 +11,7 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await server?.cleanup();
   server = null;
-});
+}, 30_000); // cleanup waits for a graceful stop; the default hook timeout is 5 s
 
 test("failed deploys (throw, syntax error, exit, not an app, never ready with --timeout 3) exit non-zero naming the cause; the old generation answers throughout; a good deploy then works", async () => {
   server = await startServer();

@@ -10,7 +10,7 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   await server?.cleanup();
   server = null;
-});
+}, 30_000); // cleanup waits for a graceful stop; the default hook timeout is 5 s
 
 async function open(port: number, n: number): Promise<RawClient[]> {
   const out = await Promise.all(Array.from({ length: n }, () => RawClient.open(port)));
