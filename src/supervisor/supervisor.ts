@@ -328,7 +328,9 @@ export class SupervisorProcess implements Supervisor {
 
   private async doStop(): Promise<void> {
     this.emit({ type: "stopping" });
-    this.reloading?.next?.kill();
+    // A generation still booting is killed; one already serving (mid-reload) stops gracefully below.
+    const booting = this.reloading?.next;
+    if (booting && booting !== this.active) booting.kill();
     const live = [...this.generations];
     for (const g of live) {
       g.expectingExit = true;
