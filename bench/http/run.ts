@@ -44,6 +44,7 @@ const ROUTES: Route[] = [
   { name: "json", path: "/json" },
   { name: "params", path: "/user/42" },
   { name: "echo 1 KiB", path: "/echo", script: join(here, "post-1k.lua") },
+  { name: "plaintext pipelined x16", path: "/", script: join(here, "pipeline-16.lua") },
 ];
 
 interface ServerSpec {
