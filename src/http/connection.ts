@@ -13,6 +13,7 @@ import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
 import { HttpError } from "./errors.ts";
 import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
 import { isLight, kSource, LightResponse, NativeResponse, SourceResponse } from "./light-response.ts";
+import { Outbox } from "./outbox.ts";
 import { abortRequest, LiveRequest } from "./request.ts";
 import { dateLine, linesFromHeaders, linesFromInit, newFieldFacts } from "./response-head.ts";
 import { statusLine } from "./status.ts";
@@ -43,9 +44,6 @@ const enum Deadline {
  */
 const LINGER_MS = 5_000;
 
-/** Responses (head + byte body) up to this size are assembled in one reused buffer and leave in one write. */
-const SCRATCH_BYTES = 64 * 1024;
-const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 /** What Bun.serve and the Fetch spec give a string body without a Content-Type. */
 const TEXT_PLAIN = "content-type: text/plain;charset=utf-8\r\n";
@@ -66,20 +64,12 @@ export class Connection {
   private request: LiveRequest | null = null;
   private decoder: BodyDecoder | null = null;
   private keepAlive = true;
-  /** Response bytes the kernel has not accepted yet, oldest first. */
-  private out: Uint8Array[] = [];
-  private drainWaiter: (() => void) | null = null;
+  private readonly outbox: Outbox;
   private reader: { cancel(): Promise<void> } | null = null;
   private readPaused = false;
   private peerEnded = false;
   /** True while process() is on the stack: a synchronous response lets its loop continue. */
   private processing = false;
-  /**
-   * Responses written while process() runs are corked here and leave in one write when it
-   * returns: pipelined requests that arrived together are answered with one syscall.
-   */
-  private cork = "";
-  private corkBytes = 0;
   /**
    * A handoff of this connection failed and it was kept: it is not offered again at the boundary
    * where it failed (that would loop), only after its next request.
@@ -92,7 +82,9 @@ export class Connection {
   constructor(
     readonly server: ServerCore,
     readonly socket: Socket<any>,
-  ) {}
+  ) {
+    this.outbox = new Outbox(socket);
+  }
 
   // ---- input ------------------------------------------------------------------------------
 
@@ -128,9 +120,7 @@ export class Connection {
       this.reader.cancel().catch(() => {});
       this.reader = null;
     }
-    const w = this.drainWaiter;
-    this.drainWaiter = null;
-    if (w) w();
+    this.outbox.wake();
     this.server.forget(this);
   }
 
@@ -160,17 +150,19 @@ export class Connection {
   /** Parses and dispatches as many requests as the buffer holds, one at a time. */
   process(): void {
     this.processing = true;
+    // Responses written meanwhile leave in one write: pipelined requests, one syscall.
+    this.outbox.corking = true;
     try {
       for (;;) {
         if (this.state === State.Head) {
           if (this.server.releasing !== null && !this.kept) {
-            this.flushCork();
-            if (this.out.length === 0) {
+            this.outbox.flushCork();
+            if (!this.outbox.pending) {
               this.server.releaseIdle(this);
               return;
             }
           }
-          if (this.out.length > 0) {
+          if (this.outbox.pending) {
             this.state = State.Flushing; // backpressure: answer no more until the kernel took it
             return;
           }
@@ -209,7 +201,7 @@ export class Connection {
           if (this.decoder !== null) {
             if (this.requestDeadline === 0) this.requestDeadline = this.server.now + limits.requestTimeoutMs;
             // Only ask for the body if it is not already on its way (RFC 9110 §10.1.1).
-            if (head.expectContinue && head.version === 11 && end >= b.length) this.write(CONTINUE, CONTINUE.length);
+            if (head.expectContinue && head.version === 11 && end >= b.length) this.outbox.write(CONTINUE, CONTINUE.length);
           }
           this.state = State.Body;
         }
@@ -241,7 +233,8 @@ export class Connection {
       }
     } finally {
       this.processing = false;
-      this.flushCork();
+      this.outbox.corking = false;
+      this.outbox.flushCork();
     }
   }
 
@@ -402,24 +395,16 @@ export class Connection {
     head += this.keepAlive ? (this.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
     if (wide) {
       const h = Buffer.from(head, "latin1");
-      this.write(h, h.byteLength);
+      this.outbox.write(h, h.byteLength);
       if (body !== null) {
         const b = typeof body === "string" ? Buffer.from(body) : body;
-        this.write(b, b.byteLength);
+        this.outbox.write(b, b.byteLength);
       }
       return;
     }
-    if (body === null) this.write(head, head.length);
-    else if (typeof body === "string") this.write(head + body, head.length + bodyBytes);
-    else if (head.length + bodyBytes <= SCRATCH_BYTES) {
-      // Head and body side by side in a reused buffer: one write, no allocation.
-      (scratch as unknown as { latin1Write(s: string, at: number): number }).latin1Write(head, 0);
-      scratch.set(body, head.length);
-      this.writeScratch(head.length + bodyBytes);
-    } else {
-      this.write(head, head.length);
-      this.write(body, bodyBytes);
-    }
+    if (body === null) this.outbox.write(head, head.length);
+    else if (typeof body === "string") this.outbox.write(head + body, head.length + bodyBytes);
+    else this.outbox.writeHeadAndBody(head, body);
   }
 
   /**
@@ -452,19 +437,19 @@ export class Connection {
     head += chunked ? "transfer-encoding: chunked\r\n" : "";
     head += this.keepAlive ? (this.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
     const h = Buffer.from(head, "latin1");
-    this.write(h, h.byteLength);
+    this.outbox.write(h, h.byteLength);
     let chunk: Uint8Array | null = firstBytes;
     let next: { done?: boolean; value?: unknown } = second;
     for (;;) {
       if (chunk !== null && chunk.byteLength > 0) {
         if (chunked) {
           const size = `${chunk.byteLength.toString(16)}\r\n`;
-          this.write(size, size.length);
+          this.outbox.write(size, size.length);
         }
-        this.write(chunk, chunk.byteLength);
-        if (chunked) this.write("\r\n", 2);
-        if (this.out.length > 0) {
-          await new Promise<void>((resolve) => (this.drainWaiter = resolve));
+        this.outbox.write(chunk, chunk.byteLength);
+        if (chunked) this.outbox.write("\r\n", 2);
+        if (this.outbox.pending) {
+          await this.outbox.whenDrained();
           if (this.state !== State.Writing) return;
         }
       }
@@ -474,7 +459,7 @@ export class Connection {
       if (this.state !== State.Writing) return;
     }
     this.reader = null;
-    if (chunked) this.write("0\r\n\r\n", 5);
+    if (chunked) this.outbox.write("0\r\n\r\n", 5);
     this.finish();
   }
 
@@ -507,7 +492,7 @@ export class Connection {
       this.close();
       return;
     }
-    if (this.out.length > 0) {
+    if (this.outbox.pending) {
       this.state = State.Flushing; // continue on drain: not idle until the kernel has it all
       return;
     }
@@ -526,67 +511,8 @@ export class Connection {
 
   // ---- output -------------------------------------------------------------------------------
 
-  /** Writes now, queueing what the kernel does not take. `bytes` = the encoded length of data. */
-  write(data: string | Uint8Array, bytes: number): void {
-    if (this.processing && typeof data === "string" && this.out.length === 0) {
-      this.cork += data;
-      this.corkBytes += bytes;
-      return;
-    }
-    if (this.corkBytes > 0) this.flushCork();
-    if (this.out.length > 0) {
-      this.out.push(typeof data === "string" ? Buffer.from(data) : data);
-      return;
-    }
-    const n = this.socket.write(data);
-    if (n < 0 || n >= bytes) return; // n < 0: closed underneath us; the close handler cleans up
-    this.out.push((typeof data === "string" ? Buffer.from(data) : data).subarray(n));
-  }
-
-  /** Writes scratch[0, bytes); whatever the kernel does not take is copied out (scratch is reused). */
-  private writeScratch(bytes: number): void {
-    if (this.corkBytes > 0) this.flushCork();
-    if (this.out.length > 0) {
-      this.out.push(Buffer.from(scratch.subarray(0, bytes)));
-      return;
-    }
-    const n = this.socket.write(scratch, 0, bytes);
-    if (n < 0 || n >= bytes) return;
-    this.out.push(Buffer.from(scratch.subarray(n, bytes)));
-  }
-
-  private flushCork(): void {
-    const bytes = this.corkBytes;
-    if (bytes === 0) return;
-    const data = this.cork;
-    this.cork = "";
-    this.corkBytes = 0;
-    if (this.out.length > 0) {
-      this.out.push(Buffer.from(data));
-      return;
-    }
-    const n = this.socket.write(data);
-    if (n < 0 || n >= bytes) return;
-    this.out.push(Buffer.from(data).subarray(n));
-  }
-
   onDrain(): void {
-    const out = this.out;
-    while (out.length > 0) {
-      const chunk = out[0]!;
-      const n = this.socket.write(chunk);
-      if (n < 0) return;
-      if (n < chunk.byteLength) {
-        out[0] = chunk.subarray(n);
-        return;
-      }
-      out.shift();
-    }
-    const w = this.drainWaiter;
-    if (w !== null) {
-      this.drainWaiter = null;
-      w();
-    }
+    if (!this.outbox.drain()) return;
     // Flushed: a connection that was waiting on the kernel is idle now (and releasable).
     if (this.state === State.Flushing || this.state === State.Head) this.backToHead();
     else if (this.state === State.Closing) this.socket.end();
@@ -595,14 +521,14 @@ export class Connection {
   /** Closes after every queued byte is written (FIN, never RST). */
   close(): void {
     if (this.state >= State.Closing) return;
-    this.flushCork();
+    this.outbox.flushCork();
     this.state = State.Closing;
     this.setDeadline(Deadline.Linger);
     if (this.reader !== null) {
       this.reader.cancel().catch(() => {});
       this.reader = null;
     }
-    if (this.out.length === 0) this.socket.end();
+    if (!this.outbox.pending) this.socket.end();
   }
 
   /** Graceful stop: close now if idle, else after the response in progress. */
@@ -615,9 +541,7 @@ export class Connection {
   /** Drain limit reached: cut now, whatever is pending. */
   cut(): void {
     if (this.state === State.Closed) return;
-    this.out.length = 0;
-    this.cork = "";
-    this.corkBytes = 0;
+    this.outbox.discard();
     if (this.state !== State.Closing) this.close();
     else this.socket.end();
   }
@@ -625,7 +549,7 @@ export class Connection {
   // ---- release (handoff) --------------------------------------------------------------------
 
   get isIdle(): boolean {
-    return this.state === State.Head && this.out.length === 0;
+    return this.state === State.Head && !this.outbox.pending;
   }
 
   /** Stop reading: from now on this process reads nothing from the kernel for this socket. */
