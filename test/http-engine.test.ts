@@ -453,6 +453,17 @@ describe("rejections: status, then close", () => {
     expect(() => serve(makeApp(), { port: 70000 })).toThrow(/port/);
   });
 
+  test('"::" listens on IPv6 and IPv4 (dual stack)', async () => {
+    const s = serve({ fetch: (r: Request) => new Response(new URL(r.url).host) }, { port: 0, hostname: "::" });
+    servers.push(s);
+    for (const host of ["::1", "127.0.0.1"]) {
+      const c = await RawClient.connect(s.port, host);
+      clients.push(c);
+      c.write(get("/", "", host.includes(":") ? `[${host}]` : host));
+      expect((await c.response()).status).toBe(200);
+    }
+  });
+
   test("a port in use is a clear error", () => {
     const s = start();
     expect(() => serve(makeApp(), { port: s.port, hostname: "127.0.0.1" })).toThrow(/in use by another process \(EADDRINUSE\)/);
