@@ -464,6 +464,13 @@ describe("rejections: status, then close", () => {
     }
   });
 
+  test("listen/adopt on an fd that is not a listening or open socket is a clear error", () => {
+    const s = createServer(makeApp());
+    expect(() => s.listen(987654)).toThrow(/not open in this process/);
+    expect(() => s.adopt(987654)).toThrow(/not open in this process/);
+    expect(() => s.listen(0)).toThrow(/not a listening socket/); // stdin
+  });
+
   test("a port in use is a clear error", () => {
     const s = start();
     expect(() => serve(makeApp(), { port: s.port, hostname: "127.0.0.1" })).toThrow(/in use by another process \(EADDRINUSE\)/);

@@ -1,7 +1,7 @@
 // The engine's server: listeners, the set of connections, the clock that enforces timeouts, and
 // the release/adopt half of a handoff. The public contract is `HttpServer` in types.ts.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import { createListener, getPeerName, getSockName, isOpen, SysError } from "../../ffi/index.ts";
+import { createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
 import { Connection, State } from "./connection.ts";
 import { installSourceResponse } from "./light-response.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
@@ -95,6 +95,8 @@ export class ServerCore implements HttpServer {
 
   listen(fd: number): void {
     if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: listen(fd) needs a file descriptor, got ${fd}`);
+    if (!isOpen(fd)) throw new Error(`liveframe: cannot listen on fd ${fd}: it is not open in this process`);
+    if (!listening(fd)) throw new Error(`liveframe: cannot listen on fd ${fd}: it is not a listening socket (create one with listenOn or createListener)`);
     const data: Pending = { server: this, buffered: undefined };
     const listener = Bun.listen({ fd, socket: handlers, data, allowHalfOpen: true } as any) as TCPSocketListener<any>;
     this.listeners.push({ fd, port: getSockName(fd).port, listener });
@@ -229,6 +231,15 @@ export class ServerCore implements HttpServer {
   private stopClock(): void {
     if (this.tick !== null) clearInterval(this.tick);
     this.tick = null;
+  }
+}
+
+/** SO_ACCEPTCONN, with "not a socket at all" counted as not listening. */
+function listening(fd: number): boolean {
+  try {
+    return isListening(fd);
+  } catch {
+    return false;
   }
 }
 
