@@ -2,7 +2,8 @@
 // measured side by side in one run with wrk (-t1 -c64), warm-up first, servers alternating in a
 // rotating order each round. Prints requests/s and p99 latency (medians over the rounds) and the
 // ratio of each server to Bun.serve per route, plus server CPU time per request (lower is better),
-// which the other load on a shared machine disturbs far less than requests/s.
+// which the other load on a shared machine disturbs far less than requests/s. "raw ceiling" is
+// Bun.listen writing one precomputed response per request head (no parser, no app): the bound.
 //
 //   bun bench/http/run.ts [--duration 5] [--rounds 3] [--warmup 2] [--connections 64]
 import { spawn, spawnSync, type Subprocess } from "bun";
@@ -56,6 +57,8 @@ const SERVERS: ServerSpec[] = [
   { name: "liveframe", cmd: [bun, join(here, "server-liveframe.ts")] },
   { name: "Bun.serve", cmd: [bun, join(here, "server-bun.ts")] },
   { name: "node", cmd: ["node", join(here, "server-node.mjs")] },
+  // Not a real server: the same fixed response to everything (see server-raw.ts). Shows the headroom.
+  { name: "raw ceiling", cmd: [bun, join(here, "server-raw.ts")] },
 ];
 
 function ensureWrk(): void {
