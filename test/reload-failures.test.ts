@@ -163,6 +163,14 @@ test("the old generation killed while it hands over: the new one keeps serving w
   for (const c of idle) expect(servedBy((await c.get("/idle")).body).generation).toBe(1);
   const old = await server.status();
   const { posted, reloading } = await reloadHeldOpen(server);
+  // Kill the old one only once the 4 idle connections have moved (the new one says so).
+  let adopted = 0;
+  for (let i = 0; i < 400 && adopted < 4; i++) {
+    const r = await oneShot(server.port, "/adopted");
+    if ("body" in r) adopted = Number(r.body.split(" ")[2]);
+    if (adopted < 4) await Bun.sleep(25);
+  }
+  expect(adopted).toBe(4);
   process.kill(old.generationPid, "SIGKILL");
   const r = await reloading;
   expect(r.code).toBe(0);
