@@ -1,7 +1,7 @@
 // The real `liveframe` binary as a user meets it: help, version, mistakes with suggestions,
 // colours only where wanted, and the documented exit codes.
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -102,4 +102,17 @@ test("reload --timeout must be a positive number", async () => {
   const r = await run(["reload", "--timeout", "0"]);
   expect(r.code).toBe(2);
   expect(r.stderr).toContain("--timeout 0: expected a number of seconds greater than 0");
+}, 30_000);
+
+test("a reader that closes the pipe early (| head -1) ends the command quietly: exit 0, no EPIPE trace", async () => {
+  const cwd = tempDir();
+  // `true` exits without reading, long before bun has started: every write meets a closed pipe.
+  const script = `"$0" "$1" init "$2" | true; echo "init=\${PIPESTATUS[0]}" >&2; "$0" "$1" --help | true; echo "help=\${PIPESTATUS[0]}" >&2`;
+  const proc = Bun.spawn(["bash", "-c", script, process.execPath, BIN, join(cwd, "app")], { cwd, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  expect(code).toBe(0);
+  expect(stderr).not.toContain("EPIPE");
+  expect(stderr).toContain("init=0");
+  expect(stderr).toContain("help=0");
+  expect(existsSync(join(cwd, "app", "src", "app.ts"))).toBe(true); // init still did its work
 }, 30_000);

@@ -5,6 +5,7 @@ import { palette, useColor } from "./color.ts";
 import type { CliContext, Command } from "./command.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import { commandHelp, mainHelp } from "./help.ts";
+import { lineWriter } from "./output.ts";
 import { closest } from "./suggest.ts";
 import { packageVersion } from "./version.ts";
 import { devCommand } from "./dev.ts";
@@ -28,8 +29,8 @@ export function processContext(noColor: boolean): CliContext {
   return {
     cwd: process.cwd(),
     env,
-    out: (line) => void process.stdout.write(`${line}\n`),
-    err: (line) => void process.stderr.write(`${line}\n`),
+    out: lineWriter(process.stdout),
+    err: lineWriter(process.stderr),
     color: palette(useColor(process.stdout, env, noColor)),
     errColor: palette(useColor(process.stderr, env, noColor)),
     stdinIsTTY: process.stdin.isTTY === true,
