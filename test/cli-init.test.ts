@@ -1,7 +1,7 @@
 // `liveframe init`: the generated app type-checks, its own test passes, and it starts under
 // `liveframe start` and answers; a non-empty directory is refused unless --force.
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
@@ -59,16 +59,20 @@ for (const template of ["basic", "api"] as const) {
     for (const s of ["dev", "start", "reload", "test"]) expect(pkg.scripts[s]).toBeDefined();
     expect(pkg.dependencies.liveframe).toBe(`file:${ROOT}`); // made from a checkout: installs from it
     expect(pkg.dependencies.hono).toMatch(/^\^?\d/);
-    for (const f of ["tsconfig.json", ".gitignore", "src/app.ts", "src/app.test.ts"]) expect(existsSync(join(app, f))).toBe(true);
+    for (const f of ["tsconfig.json", ".gitignore", "bunfig.toml", "src/app.ts", "src/app.test.ts"]) expect(existsSync(join(app, f))).toBe(true);
 
     linkDependencies(app);
     const tsc = await run([join(ROOT, "node_modules/.bin/tsc"), "--noEmit", "-p", "."], app);
     expect(tsc.stdout + tsc.stderr).toBe("");
     expect(tsc.code).toBe(0);
-    const tests = await run([process.execPath, "test"], app);
+    const testTmp = tempDir();
+    const tests = await run([process.execPath, "test"], app, { TMPDIR: testTmp });
     expect(tests.stderr).toMatch(/\d+ pass/);
     expect(tests.stderr).toContain(" 0 fail");
     expect(tests.code).toBe(0);
+    // The app's tests used a private runtime dir, removed afterwards: the live app's state is untouched.
+    expect(existsSync(join(app, ".liveframe"))).toBe(false);
+    expect(readdirSync(testTmp).filter((e) => e.startsWith("liveframe-test-"))).toEqual([]);
 
     // `npm start` runs `liveframe start src/app.ts`; here with a free port.
     const rt = join(app, ".liveframe-test");
