@@ -88,37 +88,72 @@ export function validateOptions(input: unknown, source: OptionSource): Liveframe
   return result.data;
 }
 
-/** Finds and loads the config file: `explicit` if given (must exist), else the first of CONFIG_FILES in `cwd`. */
-export async function loadConfig(cwd: string, explicit?: string): Promise<LoadedConfig | undefined> {
-  let path: string | undefined;
-  if (explicit !== undefined) {
-    path = resolve(cwd, explicit);
-    if (!existsSync(path)) {
-      throw new UsageError(`config file ${explicit} not found (looked at ${path}): check the path given to --config`);
-    }
-  } else {
-    path = CONFIG_FILES.map((f) => resolve(cwd, f)).find((p) => existsSync(p));
-    if (path === undefined) return undefined;
+/** Finds the config file: `explicit` if given (must exist), else the first of CONFIG_FILES in `cwd`. */
+function findConfig(cwd: string, explicit?: string): string | undefined {
+  if (explicit === undefined) return CONFIG_FILES.map((f) => resolve(cwd, f)).find((p) => existsSync(p));
+  const path = resolve(cwd, explicit);
+  if (!existsSync(path)) {
+    throw new UsageError(`config file ${explicit} not found (looked at ${path}): check the path given to --config`);
   }
-  let raw: unknown;
+  return path;
+}
+
+/** The config file's default export (or JSON), not yet validated. */
+async function readConfig(path: string): Promise<unknown> {
   if (path.endsWith(".json")) {
     try {
-      raw = JSON.parse(readFileSync(path, "utf8"));
+      return JSON.parse(readFileSync(path, "utf8"));
     } catch (e) {
       throw new UsageError(`${basename(path)}: not valid JSON: ${(e as Error).message}`);
     }
-  } else {
-    try {
-      const mod = (await import(path)) as { default?: unknown };
-      raw = mod.default;
-    } catch (e) {
-      throw new UsageError(`${basename(path)}: failed to load: ${(e as Error).message}`);
-    }
-    if (raw === undefined) {
-      throw new UsageError(`${basename(path)}: no default export: write \`export default { port: 3000 }\``);
-    }
   }
-  return { path, values: validateOptions(raw, { kind: "config", path }) };
+  let raw: unknown;
+  try {
+    const mod = (await import(path)) as { default?: unknown };
+    raw = mod.default;
+  } catch (e) {
+    throw new UsageError(`${basename(path)}: failed to load: ${(e as Error).message}`);
+  }
+  if (raw === undefined) {
+    throw new UsageError(`${basename(path)}: no default export: write \`export default { port: 3000 }\``);
+  }
+  return raw;
+}
+
+/** Finds and loads the config file: `explicit` if given (must exist), else the first of CONFIG_FILES in `cwd`. */
+export async function loadConfig(cwd: string, explicit?: string): Promise<LoadedConfig | undefined> {
+  const path = findConfig(cwd, explicit);
+  if (path === undefined) return undefined;
+  return { path, values: validateOptions(await readConfig(path), { kind: "config", path }) };
+}
+
+/**
+ * The runtime dir named by the config file in `cwd` (absolute), or undefined when there is no
+ * file or it names none. reload/status/stop need only this key: a mistake in any other key
+ * (a typo in drainTimeout) must not keep an operator from stopping a running server, so the
+ * other keys are neither read nor validated. A file that cannot be read at all, or whose
+ * runtimeDir is invalid, is reported through `warn` and ignored (the default dir is used).
+ */
+export async function configRuntimeDir(cwd: string, warn: (message: string) => void): Promise<string | undefined> {
+  const path = findConfig(cwd);
+  if (path === undefined) return undefined;
+  let raw: unknown;
+  try {
+    raw = await readConfig(path);
+  } catch (e) {
+    warn(`${(e as Error).message}; ignoring it here and using ${OPTION_DEFAULTS.runtimeDir} (pass --runtime-dir to choose)`);
+    return undefined;
+  }
+  const value = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>).runtimeDir : undefined;
+  if (value === undefined) return undefined;
+  const r = cliOptionsSchema.shape.runtimeDir.safeParse(value);
+  if (!r.success) {
+    warn(
+      `${basename(path)}: "runtimeDir" is ${show(value)}: ${r.error.issues[0]?.message ?? "invalid"}; using ${OPTION_DEFAULTS.runtimeDir} (pass --runtime-dir to choose)`,
+    );
+    return undefined;
+  }
+  return isAbsolute(r.data) ? r.data : resolve(dirname(path), r.data);
 }
 
 export interface ResolvedOptions {

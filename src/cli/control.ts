@@ -4,15 +4,18 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ParsedArgs } from "./args.ts";
 import type { CliContext } from "./command.ts";
-import { loadConfig, resolveOptions } from "./config.ts";
-import { CliError, ExitCode } from "./exit-codes.ts";
+import { configRuntimeDir } from "./config.ts";
+import { DEFAULT_RUNTIME_DIR } from "./options.ts";
+import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import { sendControl } from "./supervisor-link.ts";
 
 export async function runtimeDirFor(args: ParsedArgs, ctx: CliContext): Promise<string> {
   const flag = args.flags.get("runtime-dir");
   if (typeof flag === "string") return resolve(ctx.cwd, flag);
-  const config = await loadConfig(ctx.cwd);
-  return resolveOptions({}, config, ctx.cwd).runtimeDir;
+  const fromConfig = await configRuntimeDir(ctx.cwd, (message) =>
+    ctx.err(`${ctx.errColor.yellow("liveframe: warning:")} ${message}`),
+  );
+  return fromConfig ?? resolve(ctx.cwd, DEFAULT_RUNTIME_DIR);
 }
 
 const NOT_RUNNING = /ENOENT|ECONNREFUSED|no such file|connection refused/i;
@@ -21,11 +24,12 @@ const NOT_RUNNING = /ENOENT|ECONNREFUSED|no such file|connection refused/i;
 export async function control(
   runtimeDir: string,
   req: Parameters<typeof sendControl>[1],
+  timeoutMs?: number,
 ): Promise<unknown> {
   const socket = join(runtimeDir, "control.sock");
   if (!existsSync(socket)) throw notRunning(runtimeDir, `no control socket at ${socket}`);
   try {
-    return await sendControl(runtimeDir, req);
+    return await sendControl(runtimeDir, req, { timeoutMs });
   } catch (e) {
     const message = (e as Error).message ?? String(e);
     if (NOT_RUNNING.test(message) || NOT_RUNNING.test(String((e as { code?: unknown }).code ?? ""))) {
@@ -41,4 +45,14 @@ function notRunning(runtimeDir: string, why: string): CliError {
     `no liveframe server is running on ${runtimeDir} (${why}): start one with liveframe start, or pass the --runtime-dir it was started with`,
     ExitCode.notRunning,
   );
+}
+
+/** `--timeout S` of reload/status/stop: seconds, > 0; undefined when not given. */
+export function timeoutFlag(args: ParsedArgs): number | undefined {
+  const t = args.flags.get("timeout");
+  if (t === undefined) return undefined;
+  if (typeof t !== "number" || !Number.isFinite(t) || t <= 0) {
+    throw new UsageError(`--timeout ${JSON.stringify(t)}: expected a number of seconds greater than 0`);
+  }
+  return t;
 }

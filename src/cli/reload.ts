@@ -1,8 +1,8 @@
 // `liveframe reload`: ask the running supervisor for a new generation and wait for the outcome.
 import { type Command, HELP_FLAG, RUNTIME_DIR_FLAG } from "./command.ts";
-import { control, runtimeDirFor } from "./control.ts";
+import { control, runtimeDirFor, timeoutFlag } from "./control.ts";
 import { describeReload } from "./events.ts";
-import { ExitCode, UsageError } from "./exit-codes.ts";
+import { ExitCode } from "./exit-codes.ts";
 import type { ReloadOutcome } from "./supervisor-link.ts";
 
 /** The outcome is worth waiting for: an app's start hook may warm caches for a while. */
@@ -25,10 +25,7 @@ export const reloadCommand: Command = {
     examples: ["liveframe reload", "liveframe reload --timeout 10 --runtime-dir /run/myapp"],
   },
   async run(args, ctx) {
-    const t = args.flags.get("timeout") ?? DEFAULT_RELOAD_TIMEOUT_S;
-    if (typeof t !== "number" || !Number.isFinite(t) || t <= 0) {
-      throw new UsageError(`--timeout ${JSON.stringify(t)}: expected a number of seconds greater than 0`);
-    }
+    const t = timeoutFlag(args) ?? DEFAULT_RELOAD_TIMEOUT_S;
     const dir = await runtimeDirFor(args, ctx);
     const outcome = (await control(dir, { cmd: "reload", timeoutMs: Math.round(t * 1000) })) as ReloadOutcome;
     if (args.flags.get("json") === true) ctx.out(JSON.stringify(outcome, null, 2));

@@ -1,9 +1,9 @@
 // `liveframe status`: what the running supervisor reports about itself.
 import { type Command, HELP_FLAG, RUNTIME_DIR_FLAG } from "./command.ts";
-import { control, runtimeDirFor } from "./control.ts";
+import { control, runtimeDirFor, timeoutFlag } from "./control.ts";
 import { describeReload } from "./events.ts";
 import { ExitCode } from "./exit-codes.ts";
-import type { StatusReport } from "./supervisor-link.ts";
+import { DEFAULT_STATUS_TIMEOUT_MS, type StatusReport } from "./supervisor-link.ts";
 
 function duration(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -17,12 +17,24 @@ export const statusCommand: Command = {
     name: "status",
     summary: "show the supervisor, the serving generation, listeners, connections and recent reloads",
     positionals: [],
-    flags: [{ name: "json", type: "boolean", help: "print JSON (supervisorPid, generation, generationPid, …)" }, RUNTIME_DIR_FLAG, HELP_FLAG],
+    flags: [
+      { name: "json", type: "boolean", help: "print JSON (supervisorPid, generation, generationPid, …)" },
+      {
+        name: "timeout",
+        short: "t",
+        type: "number",
+        value: "S",
+        help: `seconds to wait for the supervisor's answer (default ${DEFAULT_STATUS_TIMEOUT_MS / 1000}); then exit 4`,
+      },
+      RUNTIME_DIR_FLAG,
+      HELP_FLAG,
+    ],
     examples: ["liveframe status", "liveframe status --json | jq .generation"],
   },
   async run(args, ctx) {
+    const timeout = timeoutFlag(args);
     const dir = await runtimeDirFor(args, ctx);
-    const s = (await control(dir, { cmd: "status" })) as StatusReport;
+    const s = (await control(dir, { cmd: "status" }, timeout === undefined ? undefined : timeout * 1000)) as StatusReport;
     if (args.flags.get("json") === true) {
       ctx.out(JSON.stringify(s, null, 2));
       return ExitCode.ok;

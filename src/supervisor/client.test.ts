@@ -26,12 +26,12 @@ test("something that is not a supervisor answers: the reply is rejected, naming 
   }
 });
 
-test("a supervisor that closes without answering (a refused uid) is reported as such", async () => {
+test("a supervisor that closes without answering: it may have exited or refused this uid, check status and its log", async () => {
   const path = join(dir, "control.sock");
   const silent = Bun.listen({ unix: path, socket: { open(s) { s.end(); }, data() {} } });
   try {
     const err = await sendControl(dir, { cmd: "stop" }).catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/closed the connection without answering/);
+    expect((err as Error).message).toMatch(/the supervisor at .*control\.sock closed the connection without answering stop: it may have exited or refused this uid \(\d+\): check `liveframe status` and the supervisor's log/);
   } finally {
     silent.stop(true);
   }
