@@ -6,6 +6,8 @@ import { get, RawClient } from "./http-support.ts";
 
 const MiB = 1024 * 1024;
 const aborted: string[] = [];
+/** Set by /count-stream when the first body bytes reach the handler. */
+const streamProgress = { firstChunk: false };
 
 function makeApp() {
   const app = new Hono();
@@ -76,6 +78,21 @@ function makeApp() {
   });
   app.get("/split", () => new Response("x", { statusText: "OK\r\nx-injected: 1" }));
   app.get("/split-header", () => new Response("x", { headers: { "x-a": "1\r\nx-injected: 1" } }));
+  app.post("/count-stream", async (c) => {
+    const reader = c.req.raw.body!.getReader();
+    let total = 0;
+    let sum = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (total === 0) streamProgress.firstChunk = true;
+      total += value.byteLength;
+      for (const b of value) sum = (sum + b) % 65521;
+      if (c.req.query("slow")) await Bun.sleep(1);
+    }
+    return c.json({ total, sum });
+  });
+  app.post("/ignore-body", (c) => c.text("not reading that"));
   app.get("/nobody", () => new Response(null, { status: 204 }));
   app.get("/close", () => new Response("bye", { headers: { connection: "close" } }));
   app.get("/teapot", (c) => c.text("short and stout", 418));
@@ -155,6 +172,61 @@ describe("serving", () => {
     for (let i = 0; i < 16; i++) wire += `10000\r\n${"z".repeat(0x10000)}\r\n`;
     c.write(wire + "0\r\n\r\n");
     expect((await c.response()).body.toString()).toBe(String(MiB));
+  });
+
+  test("a large body still arriving is streamed to the handler (it runs before the upload ends)", async () => {
+    streamProgress.firstChunk = false;
+    const s = start();
+    const c = await connect(s);
+    const half = Buffer.alloc(512 * 1024, 1);
+    c.write(`POST /count-stream HTTP/1.1\r\nHost: t\r\nContent-Length: ${2 * half.length}\r\n\r\n`);
+    c.write(half);
+    for (let i = 0; i < 500 && !streamProgress.firstChunk; i++) await Bun.sleep(20);
+    expect(streamProgress.firstChunk).toBe(true); // the handler has bytes before the rest was sent
+    c.write(half);
+    expect(JSON.parse((await c.response()).body.toString())).toEqual({ total: 2 * half.length, sum: (2 * half.length) % 65521 });
+    c.write(get("/"));
+    expect((await c.response()).body.toString()).toBe("Hello World"); // same connection, in sync
+  });
+
+  test("8 MiB chunked upload to a slow reader: backpressure, every byte arrives", async () => {
+    const s = start();
+    const c = await connect(s);
+    c.write(`POST /count-stream?slow=1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    const chunk = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = i & 0xff;
+    let sum = 0;
+    for (const b of chunk) sum = (sum + b) % 65521;
+    for (let i = 0; i < 32; i++) {
+      c.write(`${chunk.length.toString(16)}\r\n`);
+      c.write(chunk);
+      c.write("\r\n");
+      await c.flushed();
+    }
+    c.write("0\r\n\r\n");
+    const r = await c.response({ timeoutMs: 60_000 });
+    expect(JSON.parse(r.body.toString())).toEqual({ total: 32 * chunk.length, sum: (sum * 32) % 65521 });
+  });
+
+  test("answering without reading a large body: Connection: close, then closed", async () => {
+    const s = start();
+    const c = await connect(s);
+    c.write(`POST /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: ${4 * MiB}\r\n\r\n`);
+    c.write(Buffer.alloc(256 * 1024));
+    const r = await c.response();
+    expect(r.body.toString()).toBe("not reading that");
+    expect(r.headers["connection"]).toBe("close");
+    await c.closedByPeer();
+  });
+
+  test("a bad chunk in a body being streamed → 400 and close", async () => {
+    const s = start();
+    const c = await connect(s);
+    c.write(`POST /count-stream HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n`);
+    await Bun.sleep(100);
+    c.write("zz\r\n");
+    expect((await c.response()).status).toBe(400);
+    await c.closedByPeer();
   });
 
   test("1 MiB response body", async () => {

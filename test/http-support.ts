@@ -11,6 +11,7 @@ export interface WireResponse {
 
 export class RawClient {
   private chunks: Buffer[] = [];
+  private pending: Uint8Array[] = [];
   private waiters: (() => void)[] = [];
   ended = false;
   closed = false;
@@ -31,6 +32,9 @@ export class RawClient {
         data(s: Socket<RawClient>, d: Buffer) {
           s.data.chunks.push(Buffer.from(d));
           s.data.wake();
+        },
+        drain(s: Socket<RawClient>) {
+          s.data.onDrain();
         },
         end(s: Socket<RawClient>) {
           s.data.ended = true;
@@ -65,15 +69,35 @@ export class RawClient {
     return all.subarray(0, n);
   }
 
+  /** Writes without blocking: what the kernel does not take now is sent on drain, in order. */
   write(data: string | Uint8Array): void {
     const bytes = typeof data === "string" ? Buffer.from(data, "latin1") : data;
-    let at = 0;
-    while (at < bytes.length) {
-      const n = this.socket.write(bytes.subarray(at));
-      if (n < 0) throw new Error("write on a closed socket");
-      at += n;
-      if (at < bytes.length) Bun.sleepSync(1);
+    if (this.pending.length > 0) {
+      this.pending.push(bytes);
+      return;
     }
+    const n = this.socket.write(bytes);
+    if (n < 0) throw new Error("write on a closed socket");
+    if (n < bytes.length) this.pending.push(bytes.subarray(n));
+  }
+
+  /** Resolves when everything written so far has reached the kernel. */
+  async flushed(timeoutMs = 30_000): Promise<void> {
+    await this.until(() => this.pending.length === 0, timeoutMs, "the client's writes to drain");
+  }
+
+  private onDrain(): void {
+    while (this.pending.length > 0) {
+      const chunk = this.pending[0]!;
+      const n = this.socket.write(chunk);
+      if (n < 0) return;
+      if (n < chunk.length) {
+        this.pending[0] = chunk.subarray(n);
+        break;
+      }
+      this.pending.shift();
+    }
+    this.wake();
   }
 
   async writeSlowly(data: string, bytesPerWrite = 1): Promise<void> {

@@ -12,6 +12,12 @@ export interface BodyDecoder {
   /** Decoded body bytes (valid once done). */
   body(): Uint8Array;
   readonly received: number;
+  /**
+   * Where decoded bytes go once the body is streamed to the app: from then on they are passed
+   * to it (not kept). takeParts() hands over what was kept before.
+   */
+  sink: ((chunk: Uint8Array) => void) | null;
+  takeParts(): Uint8Array[];
 }
 
 const EMPTY = new Uint8Array(0);
@@ -31,6 +37,7 @@ function join(parts: Uint8Array[], total: number): Uint8Array {
 export class FixedLengthBody implements BodyDecoder {
   private parts: Uint8Array[] = [];
   received = 0;
+  sink: ((chunk: Uint8Array) => void) | null = null;
   constructor(private readonly length: number) {}
   get done(): boolean {
     return this.received === this.length;
@@ -38,13 +45,20 @@ export class FixedLengthBody implements BodyDecoder {
   feed(buf: Uint8Array, start: number, end: number): number {
     const take = Math.min(end - start, this.length - this.received);
     if (take > 0) {
-      this.parts.push(buf.subarray(start, start + take));
+      const chunk = buf.subarray(start, start + take);
+      if (this.sink !== null) this.sink(chunk);
+      else this.parts.push(chunk);
       this.received += take;
     }
     return start + take;
   }
   body(): Uint8Array {
     return join(this.parts, this.received);
+  }
+  takeParts(): Uint8Array[] {
+    const p = this.parts;
+    this.parts = [];
+    return p;
   }
 }
 
@@ -78,6 +92,7 @@ export class ChunkedBody implements BodyDecoder {
   private extBytes = 0;
   private trailerBytes = 0;
   received = 0;
+  sink: ((chunk: Uint8Array) => void) | null = null;
   constructor(
     private readonly maxBodyBytes: number,
     private readonly maxTrailerBytes: number,
@@ -87,6 +102,11 @@ export class ChunkedBody implements BodyDecoder {
   }
   body(): Uint8Array {
     return join(this.parts, this.received);
+  }
+  takeParts(): Uint8Array[] {
+    const p = this.parts;
+    this.parts = [];
+    return p;
   }
 
   feed(buf: Uint8Array, start: number, end: number): number {
@@ -141,7 +161,9 @@ export class ChunkedBody implements BodyDecoder {
           break;
         case S.Data: {
           const take = Math.min(end - i, this.remaining);
-          this.parts.push(buf.subarray(i, i + take));
+          const chunk = buf.subarray(i, i + take);
+          if (this.sink !== null) this.sink(chunk);
+          else this.parts.push(chunk);
           this.received += take;
           this.remaining -= take;
           i += take;

@@ -45,6 +45,11 @@ const enum Deadline {
 const LINGER_MS = 5_000;
 
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
+/**
+ * A body larger than this (or chunked) that has not fully arrived with its head is streamed to
+ * the app as it arrives, with backpressure; smaller ones are collected first (cheaper).
+ */
+const STREAM_BODY_BYTES = 64 * 1024;
 /** What Bun.serve and the Fetch spec give a string body without a Content-Type. */
 const TEXT_PLAIN = "content-type: text/plain;charset=utf-8\r\n";
 const facts = newFieldFacts();
@@ -63,6 +68,9 @@ export class Connection {
   /** The request being handled or answered (its signal aborts if the client leaves). */
   private request: LiveRequest | null = null;
   private decoder: BodyDecoder | null = null;
+  /** Set while a large body is streamed to the app as it arrives (see startBodyStream). */
+  private bodyCtl: ReadableStreamDefaultController<Uint8Array> | null = null;
+  private bodyPaused = false;
   private keepAlive = true;
   private readonly outbox: Outbox;
   private reader: { cancel(): Promise<void> } | null = null;
@@ -96,6 +104,10 @@ export class Connection {
       this.process();
       return;
     }
+    if (this.bodyCtl !== null) {
+      this.feedBodyStream();
+      return;
+    }
     // Busy or released: keep the bytes (pipelined requests), but bound how much we read ahead.
     if (st !== State.Released && this.buffered() > this.server.limits.maxPipelineBytes && !this.readPaused) {
       this.readPaused = true;
@@ -106,6 +118,7 @@ export class Connection {
   /** The peer half-closed: finish what is in progress, then close; a partial request can never complete. */
   onEnd(): void {
     this.peerEnded = true;
+    this.failBodyStream(new Error("the client closed the connection before the request body was complete"));
     if (this.state === State.Head || this.state === State.Body) this.close();
   }
 
@@ -116,6 +129,7 @@ export class Connection {
       abortRequest(this.request);
       this.request = null;
     }
+    this.failBodyStream(new Error("the connection closed before the request body was complete"));
     if (this.reader !== null) {
       this.reader.cancel().catch(() => {});
       this.reader = null;
@@ -212,6 +226,14 @@ export class Connection {
             if (b !== null) this.bufStart = d.feed(b, this.bufStart, b.length);
             if (!d.done) {
               this.setDeadline(Deadline.Request);
+              // Large or open-ended (chunked) and still arriving: give it to the app as a stream
+              // now instead of holding all of it first.
+              const head = this.head!;
+              if (head.chunked || head.contentLength > STREAM_BODY_BYTES) {
+                this.state = State.Handling;
+                this.dispatch(this.startBodyStream(d));
+                return;
+              }
               return;
             }
           }
@@ -257,14 +279,101 @@ export class Connection {
       this.socket.terminate();
     } else if (this.state === State.Head && this.buffered() === 0 && this.deadlineKind === Deadline.Idle) {
       this.close(); // idle keep-alive timeout: nothing to answer
+    } else if (this.bodyCtl !== null) {
+      this.failBodyStream(new Error("request body not received in time"));
+      if (this.state === State.Handling) this.reject(408, "request body not received in time");
+      else this.close();
     } else if (this.state === State.Head || this.state === State.Body) {
       this.reject(408, this.deadlineKind === Deadline.Head ? "header section not received in time" : "request not received in time");
     }
   }
 
+  // ---- streamed request bodies -------------------------------------------------------------
+
+  /** From now on decoded body bytes go to a stream the app reads; returns that stream. */
+  private startBodyStream(d: BodyDecoder): ReadableStream<Uint8Array> {
+    const conn = this;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        start(ctl) {
+          conn.bodyCtl = ctl;
+          for (const part of d.takeParts()) ctl.enqueue(part);
+        },
+        pull() {
+          if (conn.bodyPaused && conn.bodyCtl !== null) {
+            conn.bodyPaused = false;
+            conn.socket.resume();
+          }
+        },
+        cancel() {
+          // The app does not want the rest: keep decoding it (to find the next request) but drop it.
+          d.sink = () => {};
+        },
+      },
+      { highWaterMark: STREAM_BODY_BYTES, size: (chunk) => chunk?.byteLength ?? 0 },
+    );
+    d.sink = (chunk) => {
+      const ctl = this.bodyCtl;
+      if (ctl === null) return;
+      try {
+        ctl.enqueue(chunk);
+      } catch {
+        // cancelled or errored meanwhile: drop
+      }
+    };
+    return stream;
+  }
+
+  /** New bytes while the app is already running: decode them into its body stream. */
+  private feedBodyStream(): void {
+    const d = this.decoder!;
+    const b = this.buf!;
+    try {
+      this.bufStart = d.feed(b, this.bufStart, b.length);
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 400;
+      const message = err instanceof Error ? err.message : String(err);
+      this.failBodyStream(err instanceof Error ? err : new Error(message));
+      if (this.state === State.Handling) this.reject(status, message);
+      else this.close();
+      return;
+    }
+    const ctl = this.bodyCtl!;
+    if (d.done) {
+      this.bodyCtl = null;
+      this.deadline = 0;
+      this.deadlineKind = Deadline.None;
+      this.requestDeadline = 0;
+      if (this.bodyPaused) {
+        this.bodyPaused = false;
+        this.socket.resume();
+      }
+      try {
+        ctl.close();
+      } catch {
+        // cancelled by the app
+      }
+    } else if ((ctl.desiredSize ?? 1) <= 0 && !this.bodyPaused) {
+      // The app reads slower than the client sends: stop reading until it pulls (backpressure).
+      this.bodyPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  private failBodyStream(err: Error): void {
+    const ctl = this.bodyCtl;
+    if (ctl === null) return;
+    this.bodyCtl = null;
+    try {
+      ctl.error(err);
+    } catch {
+      // already closed or errored
+    }
+  }
+
   // ---- handling -----------------------------------------------------------------------------
 
-  private dispatch(body: Uint8Array | null): void {
+  private dispatch(body: Uint8Array | ReadableStream<Uint8Array> | null): void {
     const head = this.head!;
     // Same host and path as the previous request (decoded to the same strings): same URL string.
     if (head.host !== urlHost || head.path !== urlPath) {
@@ -306,6 +415,8 @@ export class Connection {
 
   respond(res: unknown): void {
     if (this.state !== State.Handling) return;
+    // Answering before the request body is complete: the rest will not be read; say so.
+    if (this.bodyCtl !== null) this.keepAlive = false;
     try {
       if (isLight(res) && res._native === undefined) {
         if (this.writeLight(res)) return;
@@ -485,6 +596,11 @@ export class Connection {
 
   /** The response is complete: next request, or close. */
   private finish(): void {
+    if (this.bodyCtl !== null) {
+      // Answered without reading the whole body: the connection cannot carry another request.
+      this.failBodyStream(new Error("the response was sent before the request body was read"));
+      this.keepAlive = false;
+    }
     this.request = null;
     this.head = null;
     this.decoder = null;

@@ -14,14 +14,15 @@ export class LiveRequest {
   /** @internal */ _method: string;
   /** @internal */ _url: string;
   /** @internal */ _head: RequestHead;
-  /** @internal */ _body: Uint8Array | null;
+  /** @internal The whole body, or a stream of it when it is large and still arriving. */
+  _body: Uint8Array | ReadableStream<Uint8Array> | null;
   /** @internal */ _headers: Headers | undefined = undefined;
   /** @internal */ _real: Request | undefined = undefined;
   /** @internal */ _bodyUsed = false;
   /** @internal Made when someone asks for `signal`; aborted when the client goes away mid-request. */
   _abort: AbortController | undefined = undefined;
 
-  constructor(method: string, url: string, head: RequestHead, body: Uint8Array | null) {
+  constructor(method: string, url: string, head: RequestHead, body: Uint8Array | ReadableStream<Uint8Array> | null) {
     this._method = method;
     this._url = url;
     this._head = head;
@@ -63,7 +64,8 @@ export class LiveRequest {
         headers: this.headers,
         body: hasBody ? this._body : null,
         signal: (this._abort ??= new AbortController()).signal,
-      });
+        duplex: "half", // a streamed body is read while it arrives
+      } as RequestInit);
     }
     return this._real;
   }
@@ -72,11 +74,16 @@ export class LiveRequest {
   private takeBody(): Uint8Array {
     if (this._bodyUsed) throw new TypeError("Body already used");
     this._bodyUsed = true;
-    return this._body ?? EMPTY;
+    return (this._body as Uint8Array | null) ?? EMPTY;
+  }
+
+  /** A streamed body is read through the real Request (the fast readers need the bytes at hand). */
+  private get streamed(): boolean {
+    return this._body !== null && !(this._body instanceof Uint8Array);
   }
 
   text(): Promise<string> {
-    if (this._real !== undefined) return this._real.text();
+    if (this._real !== undefined || this.streamed) return this._materialize().text();
     try {
       return Promise.resolve(utf8.decode(this.takeBody()));
     } catch (e) {
@@ -84,7 +91,7 @@ export class LiveRequest {
     }
   }
   json(): Promise<any> {
-    if (this._real !== undefined) return this._real.json();
+    if (this._real !== undefined || this.streamed) return this._materialize().json();
     try {
       return Promise.resolve(JSON.parse(utf8.decode(this.takeBody())));
     } catch (e) {
@@ -92,7 +99,7 @@ export class LiveRequest {
     }
   }
   arrayBuffer(): Promise<ArrayBuffer> {
-    if (this._real !== undefined) return this._real.arrayBuffer();
+    if (this._real !== undefined || this.streamed) return this._materialize().arrayBuffer();
     try {
       const b = this.takeBody();
       return Promise.resolve(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
@@ -101,7 +108,7 @@ export class LiveRequest {
     }
   }
   bytes(): Promise<Uint8Array> {
-    if (this._real !== undefined) return this._real.bytes();
+    if (this._real !== undefined || this.streamed) return this._materialize().bytes();
     try {
       return Promise.resolve(this.takeBody().slice());
     } catch (e) {
