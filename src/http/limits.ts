@@ -6,7 +6,7 @@ import { z } from "zod";
 export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 /** Number of header fields. 100: Node's default; more is a smuggling or DoS attempt, not a browser. */
 export const DEFAULT_MAX_HEADER_COUNT = 100;
-/** Request body (after chunked decoding), in bytes. 16 MiB: bodies are buffered before the handler runs, so this bounds memory per connection. */
+/** Request body (after chunked decoding), in bytes (413 beyond). 16 MiB: a body the app reads whole (c.req.json(), arrayBuffer()) is held in memory, so this bounds memory per request. Raise it for uploads the app streams. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Request target length. 8 KiB: what most proxies and CDNs accept (RFC 9112 §3 recommends at least 8000). */
 export const DEFAULT_MAX_URL_LENGTH = 8 * 1024;
