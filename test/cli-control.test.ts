@@ -1,7 +1,7 @@
 // reload/status/stop against a server in trouble: a config file with a mistake in a key they do
 // not use, a frozen supervisor (SIGSTOP), a supervisor that closes the connection mid-command.
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, LISTENING, spawnCli } from "./cli-support.ts";
@@ -103,3 +103,34 @@ test("reload answered by a closed connection says the supervisor closed it (exit
   expect(r.stderr).toContain("check `liveframe status` and the supervisor's log");
   expect(r.stderr).not.toContain("was this uid refused");
 }, 30_000);
+
+test("start with a runtime dir that cannot be made (a file, under a file, no permission) says what is in the way and what to do", async () => {
+  const cwd = tempDir();
+  writeFileSync(join(cwd, "app.ts"), `export default { fetch: () => new Response("hi") };\n`);
+  writeFileSync(join(cwd, "afile"), "");
+  const onFile = await liveframe(["start", "--port", "0", "--runtime-dir", join(cwd, "afile"), "app.ts"], cwd);
+  expect(onFile.code).toBe(1);
+  expect(onFile.stderr).toContain(`runtime dir ${join(cwd, "afile")} is a file, not a directory: pick another with --runtime-dir`);
+  expect(onFile.stderr).not.toContain("EEXIST");
+  const under = await liveframe(["start", "--port", "0", "--runtime-dir", join(cwd, "afile", "sub"), "app.ts"], cwd);
+  expect(under.code).toBe(1);
+  expect(under.stderr).toContain(`cannot create the runtime dir ${join(cwd, "afile", "sub")}: ${join(cwd, "afile")} is a file, not a directory: pick another with --runtime-dir`);
+
+  // No permission: root may write anywhere, so as root the CLI runs as uid 65534 (nobody).
+  chmodSync(cwd, 0o755);
+  mkdirSync(join(cwd, "locked"), { mode: 0o555 });
+  chmodSync(join(cwd, "locked"), 0o555);
+  const asUser = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+  const proc = Bun.spawn([...asUser, process.execPath, BIN, "start", "--port", "0", "--runtime-dir", join(cwd, "locked", "rt"), "app.ts"], {
+    cwd,
+    env: { ...(process.env as Record<string, string>), NO_COLOR: "1", HOME: cwd },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  cleanups.push(() => void proc.kill(9));
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  expect(stderr).toContain(`cannot create the runtime dir ${join(cwd, "locked", "rt")}: permission denied (EACCES) in ${join(cwd, "locked")}`);
+  expect(stderr).toContain("pick another with --runtime-dir");
+  expect(code).toBe(1);
+}, 60_000);
