@@ -116,3 +116,17 @@ test("a reader that closes the pipe early (| head -1) ends the command quietly: 
   expect(stderr).toContain("help=0");
   expect(existsSync(join(cwd, "app", "src", "app.ts"))).toBe(true); // init still did its work
 }, 30_000);
+
+test("--host must be a numeric address or localhost: a host name is a usage error (exit 2) naming the flag, before anything starts", async () => {
+  const cwd = tempDir();
+  writeFileSync(join(cwd, "app.ts"), `export default { fetch: () => new Response("hi") };\n`);
+  for (const host of ["localhost.invalid", "1.2.3", "example.com"]) {
+    const r = await run(["start", "--port", "0", "--runtime-dir", join(cwd, "rt"), "--host", host, "app.ts"], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--host "${host}": expected a numeric IPv4 or IPv6 address such as 0.0.0.0, 127.0.0.1, :: or ::1 (or localhost)`);
+  }
+  writeFileSync(join(cwd, "liveframe.config.json"), JSON.stringify({ host: "my-server" }));
+  const config = await run(["start", "--port", "0", "app.ts"], { cwd });
+  expect(config.code).toBe(2);
+  expect(config.stderr).toContain('liveframe.config.json: "host" is "my-server": expected a numeric IPv4 or IPv6 address');
+}, 30_000);

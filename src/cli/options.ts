@@ -2,6 +2,7 @@
 // liveframe.config.ts|json. Keys are camelCase; each flag is the kebab-case of its key
 // (`drainTimeout` ↔ `--drain-timeout`). Durations are in seconds, as operators type them.
 import { z } from "zod";
+import { encodeSockAddr } from "../../ffi/index.ts";
 import { serverOptionsSchema } from "../http/index.ts";
 import { type FlagSpec, keyToFlag } from "./args.ts";
 
@@ -49,6 +50,18 @@ const ENGINE_HELP: Record<string, string> = {
   maxPipelineBytes: "bytes of pipelined requests read ahead while a response is pending",
 };
 
+const HOST_EXPECTED = "expected a numeric IPv4 or IPv6 address such as 0.0.0.0, 127.0.0.1, :: or ::1 (or localhost); host names are not resolved";
+
+/** What the listener can bind (ffi encodeSockAddr): checked here so a bad --host is a usage error, before anything starts. */
+function isListenAddress(host: string): boolean {
+  try {
+    encodeSockAddr(host, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const cliOptionsSchema = z
   .object({
     ...engineShape,
@@ -63,8 +76,8 @@ export const cliOptionsSchema = z
       .max(65535, { error: "expected a port number from 0 to 65535" })
       .describe(`TCP port to listen on; 0 picks a free one (default ${DEFAULT_PORT})`),
     host: z
-      .string({ error: "expected a numeric address such as 0.0.0.0, 127.0.0.1, :: or ::1" })
-      .min(1, { error: "expected a numeric address such as 0.0.0.0, 127.0.0.1, :: or ::1" })
+      .string({ error: HOST_EXPECTED })
+      .refine(isListenAddress, { error: HOST_EXPECTED })
       .describe(`address to listen on; "::" is IPv4 + IPv6 (default ${DEFAULT_HOST})`),
     backlog: z
       .number({ error: "expected a whole number from 1 to 65535" })
