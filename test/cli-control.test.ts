@@ -134,3 +134,26 @@ test("start with a runtime dir that cannot be made (a file, under a file, no per
   expect(stderr).toContain("pick another with --runtime-dir");
   expect(code).toBe(1);
 }, 60_000);
+
+test("a reload refused by a changed state type names the field, the state file (an int32), what to do, and the app's defineState line", async () => {
+  const cwd = tempDir();
+  const src = (type: string) =>
+    `import { z } from "zod";\nimport { defineState } from ${JSON.stringify(new URL("../src/index.ts", import.meta.url).pathname)};\n\n` +
+    `export const s = defineState(z.object({ hits: ${type} }), { name: "counter" });\n` +
+    `export default { fetch: () => new Response(String(s.hits.add(1))) };\n`;
+  writeFileSync(join(cwd, "app.ts"), src("z.int32()"));
+  const rt = join(cwd, "rt");
+  const server = spawnCli(["start", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", rt, "app.ts"], { cwd });
+  cleanups.push(async () => {
+    server.kill("SIGKILL");
+    await server.proc.exited;
+  });
+  await server.waitFor(LISTENING);
+  writeFileSync(join(cwd, "app.ts"), src("z.float64()"));
+  const r = await liveframe(["reload", "--runtime-dir", rt], cwd);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`state field "hits" changed type from int32 to float64: the state file ${join(rt, "state", "counter.bin")} holds an int32 there`);
+  expect(r.stderr).toContain("Keep the old type, or store the new value under a new field name");
+  expect(r.stderr).toContain(`(at ${join(cwd, "app.ts")}:4:`); // the app's line, not one inside src/state
+  expect((await liveframe(["stop", "--runtime-dir", rt], cwd)).code).toBe(0);
+}, 60_000);

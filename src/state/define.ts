@@ -165,12 +165,21 @@ function installExitHook(): void {
  * when the file is not a liveframe state region.
  */
 export function defineState<S extends z.ZodRawShape>(schema: z.ZodObject<S>, options: StateOptions = {}): State<S> {
-  const opts = optionsSchema.parse(options);
-  const root = parseStateSchema(schema);
-  const file = stateFile(opts);
-  const region = regionFor(file);
-  const entries = region.adopt(leavesOf(root));
-  region.lockInMemory(opts.lock ?? "try");
+  let opts: z.output<typeof optionsSchema>, root: ReturnType<typeof parseStateSchema>, file: string;
+  let region: StateRegion, entries: ReturnType<StateRegion["adopt"]>;
+  try {
+    opts = optionsSchema.parse(options);
+    root = parseStateSchema(schema);
+    file = stateFile(opts);
+    region = regionFor(file);
+    entries = region.adopt(leavesOf(root));
+    region.lockInMemory(opts.lock ?? "try");
+  } catch (e) {
+    // The stack starts at the app's line that called defineState, not inside src/state: the
+    // reload machinery and bun report its first frame as the error's location.
+    if (e instanceof Error) Error.captureStackTrace(e, defineState);
+    throw e;
+  }
   installExitHook();
 
   const rootNode = buildObject(region, root, "", entries);

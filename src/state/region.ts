@@ -279,10 +279,16 @@ function bootHash(): number {
   return h === 0 ? 1 : h;
 }
 
+/** "an int32", "an object", "a uint32", "a string(8)": the article as the type name is spoken. */
+function article(type: string): string {
+  return /^[aeio]/i.test(type) ? "an" : "a";
+}
+
 function changedType(file: string, field: string, from: string, to: string): Error {
   return new Error(
-    `state field "${field}" changed type from ${from} to ${to}: the state file ${file} holds a ${from} there. ` +
-      `Keep the old type, or store the new value under a new field name (a removed field is ignored).`,
+    `state field "${field}" changed type from ${from} to ${to}: the state file ${file} holds ${article(from)} ${from} there. ` +
+      `Keep the old type, or store the new value under a new field name (a removed field is ignored), ` +
+      `or remove the state file to start from zero (every value in it is lost).`,
   );
 }
 
