@@ -54,11 +54,14 @@ for (const template of ["basic", "api"] as const) {
       name: string;
       scripts: Record<string, string>;
       dependencies: Record<string, string>;
+      allowScripts?: Record<string, boolean>;
     };
     expect(pkg.name).toBe("my-app");
     for (const s of ["dev", "start", "reload", "test"]) expect(pkg.scripts[s]).toBeDefined();
     expect(pkg.dependencies.liveframe).toBe(`file:${ROOT}`); // made from a checkout: installs from it
     expect(pkg.dependencies.hono).toMatch(/^\^?\d/);
+    // npm 11 runs bun's postinstall (it links the native binary) without the "not yet covered by allowScripts" warning.
+    expect(pkg.allowScripts).toEqual({ bun: true });
     for (const f of ["tsconfig.json", ".gitignore", "bunfig.toml", "src/app.ts", "src/app.test.ts"]) expect(existsSync(join(app, f))).toBe(true);
 
     linkDependencies(app);
