@@ -1,5 +1,6 @@
-// `npm run bench` / `bun bench/run.ts [name] [-- options]`: runs every benchmark under bench/<name>/run.ts,
-// one after the other (they share the machine, so never in parallel). Each prints its own table.
+// `npm run bench` / `bun bench/run.ts [name [options…]]`: runs every benchmark bench/<name>/run.ts
+// one after the other (they share the machine, so never in parallel); each prints its own table.
+// Options go to the one named benchmark (e.g. `bun bench/run.ts http --rounds 5`).
 import { readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 
@@ -14,7 +15,11 @@ if (names.length === 0) {
   console.error(`no benchmark named "${only}" under bench/: have ${readdirSync(dir).join(", ")}`);
   process.exit(2);
 }
-const passArgs = only?.startsWith("--") ? [only, ...rest] : rest;
+if (only?.startsWith("--")) {
+  console.error(`options need a benchmark name first, e.g. bun bench/run.ts http ${only} …  (have: ${names.join(", ")})`);
+  process.exit(2);
+}
+const passArgs = rest;
 for (const name of names) {
   console.log(`\n== bench/${name} ==`);
   const r = Bun.spawnSync([process.execPath, join(dir, name, "run.ts"), ...passArgs], { stdout: "inherit", stderr: "inherit" });
