@@ -452,6 +452,7 @@ export class Connection {
     const status = res.status;
     if (!(status >= 100 && status <= 999)) throw new RangeError(`the app's Response has status ${status}, which HTTP cannot carry`);
     const lines = linesFromHeaders(res.headers, facts);
+    if (facts.invalid) throw new TypeError("the app's Response has a header field that cannot be sent (e.g. a Content-Length that is not a number)");
     let head = statusLine(status, res.statusText);
     head += lines;
     if (!facts.hasDate) head += dateLine();

@@ -62,6 +62,13 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
       break;
     case 14:
       if (name.toLowerCase() === "content-length") {
+        // Echoed on the wire for HEAD and 304, so it must be 1*DIGIT (RFC 9110 §8.6): anything
+        // else (CR/LF above all: response splitting) makes the response invalid.
+        if (value.length === 0) f.invalid = true;
+        for (let i = 0; i < value.length; i++) {
+          const c = value.charCodeAt(i);
+          if (c < 48 || c > 57) f.invalid = true;
+        }
         f.contentLength = value;
         return "";
       }

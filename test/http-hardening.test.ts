@@ -1,0 +1,60 @@
+// Regressions for the red-team findings on the engine (notes/redteam-http.md): each test fails
+// on the engine as it was before the matching fix.
+import { afterAll, describe, expect, test } from "bun:test";
+import { serve, type HttpServer, type ServerOptions } from "../src/http/index.ts";
+import { get, RawClient } from "./http-support.ts";
+
+const servers: HttpServer[] = [];
+const clients: RawClient[] = [];
+afterAll(async () => {
+  for (const c of clients) c.close();
+  for (const s of servers) await s.stop({ graceful: false, timeoutMs: 1000 }).catch(() => {});
+});
+
+function start(fetch: (req: Request) => Response | Promise<Response>, options: ServerOptions = {}): HttpServer {
+  const s = serve({ fetch }, { port: 0, hostname: "127.0.0.1", ...options });
+  servers.push(s);
+  return s;
+}
+
+async function connect(s: HttpServer): Promise<RawClient> {
+  const c = await RawClient.connect(s.port);
+  clients.push(c);
+  return c;
+}
+
+const SPLIT = "0\r\nX-Injected: yes\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nspoofed";
+
+describe("response splitting through an app-supplied Content-Length", () => {
+  const s = start((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/304") return new Response(null, { status: 304, headers: { "content-length": SPLIT } });
+    if (path === "/native-abc") return new Response(null, { status: 304, headers: new Headers({ "content-length": "abc" }) });
+    if (path === "/ok") return new Response(null, { status: 304, headers: { "content-length": "12" } });
+    return new Response(null, { headers: { "Content-Length": SPLIT } });
+  });
+
+  for (const [what, req, head] of [
+    ["HEAD with a CRLF in Content-Length", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", true],
+    ["304 with a CRLF in Content-Length", get("/304"), false],
+    ["304 with a non-numeric Content-Length in a Headers object", get("/native-abc"), false],
+  ] as const) {
+    test(`${what}: 500, nothing injected`, async () => {
+      const c = await connect(s);
+      c.write(req);
+      const r = await c.response({ head });
+      expect(r.status).toBe(500);
+      expect(r.headers["x-injected"]).toBeUndefined();
+      await Bun.sleep(50);
+      expect(c.received.toString("latin1")).not.toContain("spoofed");
+    });
+  }
+
+  test("a numeric Content-Length on a 304 is still sent", async () => {
+    const c = await connect(s);
+    c.write(get("/ok"));
+    const r = await c.response();
+    expect(r.status).toBe(304);
+    expect(r.headers["content-length"]).toBe("12");
+  });
+});
