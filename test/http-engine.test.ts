@@ -511,6 +511,14 @@ describe("rejections: status, then close", () => {
     expect((await c.response()).status).toBe(200);
   });
 
+  test("a streamed body that stalls → 408 after requestTimeoutMs, the handler's read fails", async () => {
+    const s = start({ requestTimeoutMs: 400 });
+    const c = await connect(s);
+    c.write("POST /count-stream HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n");
+    expect((await c.response()).status).toBe(408);
+    await c.closedByPeer();
+  });
+
   test("a body that never arrives → 408 after requestTimeoutMs", async () => {
     const s = start({ requestTimeoutMs: 300 });
     const c = await connect(s);
