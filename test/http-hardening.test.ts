@@ -1,6 +1,7 @@
 // Regressions for the red-team findings on the engine (notes/redteam-http.md): each test fails
 // on the engine as it was before the matching fix.
 import { afterAll, describe, expect, test } from "bun:test";
+import { ChunkedBody } from "../src/http/body.ts";
 import { serve, type HttpServer, type ServerOptions } from "../src/http/index.ts";
 import { get, RawClient } from "./http-support.ts";
 
@@ -56,5 +57,40 @@ describe("response splitting through an app-supplied Content-Length", () => {
     const r = await c.response();
     expect(r.status).toBe(304);
     expect(r.headers["content-length"]).toBe("12");
+  });
+});
+
+describe("chunked request bodies do not retain the wire", () => {
+  // 1-byte chunks padded with 4000-byte extensions: 4 MB of wire for 1000 body bytes.
+  const wire = Buffer.from(`1;${"x".repeat(4000)}\r\na\r\n`.repeat(1000) + "0\r\n\r\n");
+
+  test("collected: the body is a copy of the data, not views of the socket reads", () => {
+    for (const w of [wire, Buffer.from(`1;${"x".repeat(4000)}\r\na\r\n0\r\n\r\n`)]) {
+      const d = new ChunkedBody(16 * 1024 * 1024, 16 * 1024);
+      expect(d.feed(w, 0, w.length)).toBe(w.length);
+      expect(d.done).toBe(true);
+      const body = d.body();
+      expect(Buffer.from(body).toString()).toBe("a".repeat(w === wire ? 1000 : 1));
+      expect(body.buffer).not.toBe(w.buffer);
+      expect(body.buffer.byteLength).toBeLessThan(4 * 1000 + 4096);
+    }
+  });
+
+  test("streamed: one copied chunk per read, not one view per chunk", () => {
+    const d = new ChunkedBody(16 * 1024 * 1024, 16 * 1024);
+    const got: Uint8Array[] = [];
+    d.sink = (c) => got.push(c);
+    const half = wire.length >> 1;
+    d.feed(wire, 0, half);
+    d.feed(wire, half, wire.length);
+    expect(got.length).toBe(2);
+    for (const c of got) expect(c.buffer.byteLength).toBeLessThan(4096);
+    expect(Buffer.concat(got).toString()).toBe("a".repeat(1000));
+  });
+
+  test("a chunk extension over 4 KiB is refused with 400", () => {
+    const d = new ChunkedBody(16 * 1024 * 1024, 16 * 1024);
+    const long = Buffer.from(`1;${"x".repeat(5000)}\r\na\r\n0\r\n\r\n`);
+    expect(() => d.feed(long, 0, long.length)).toThrow("chunk extension too long");
   });
 });

@@ -83,8 +83,17 @@ const MAX_CHUNK_EXTENSION_BYTES = 4096;
 /** Hex digits of a chunk size: 12 is 2^48 bytes, far beyond any body limit, far below 2^53. */
 const MAX_CHUNK_SIZE_DIGITS = 12;
 
+/** First size of a chunked body's collection buffer (grows by doubling). */
+const CHUNKED_INITIAL_BYTES = 1024;
+
 export class ChunkedBody implements BodyDecoder {
-  private parts: Uint8Array[] = [];
+  /**
+   * Decoded bytes not yet handed on, copied out of the socket reads: a view would keep a whole
+   * read alive for one byte of it (tiny chunks padded with extensions: 4 KiB retained per byte),
+   * and an object per chunk costs more than the byte it carries.
+   */
+  private acc: Uint8Array = EMPTY;
+  private accLen = 0;
   private state = S.Size;
   private size = 0;
   private digits = 0;
@@ -101,15 +110,41 @@ export class ChunkedBody implements BodyDecoder {
     return this.state === S.Done;
   }
   body(): Uint8Array {
-    return join(this.parts, this.received);
+    return this.acc.subarray(0, this.accLen);
   }
   takeParts(): Uint8Array[] {
-    const p = this.parts;
-    this.parts = [];
-    return p;
+    if (this.accLen === 0) return [];
+    const p = this.acc.subarray(0, this.accLen);
+    this.acc = EMPTY;
+    this.accLen = 0;
+    return [p];
+  }
+
+  private keep(buf: Uint8Array, from: number, to: number): void {
+    const need = this.accLen + (to - from);
+    if (need > this.acc.byteLength) {
+      const grown = new Uint8Array(Math.max(need, this.acc.byteLength * 2, CHUNKED_INITIAL_BYTES));
+      grown.set(this.acc.subarray(0, this.accLen));
+      this.acc = grown;
+    }
+    this.acc.set(buf.subarray(from, to), this.accLen);
+    this.accLen = need;
   }
 
   feed(buf: Uint8Array, start: number, end: number): number {
+    try {
+      return this.decode(buf, start, end);
+    } finally {
+      // Streaming: what this read decoded leaves as one copied chunk.
+      if (this.sink !== null && this.accLen > 0) {
+        const out = this.acc.slice(0, this.accLen);
+        this.accLen = 0;
+        this.sink(out);
+      }
+    }
+  }
+
+  private decode(buf: Uint8Array, start: number, end: number): number {
     let i = start;
     while (i < end) {
       const c = buf[i]!;
@@ -161,9 +196,7 @@ export class ChunkedBody implements BodyDecoder {
           break;
         case S.Data: {
           const take = Math.min(end - i, this.remaining);
-          const chunk = buf.subarray(i, i + take);
-          if (this.sink !== null) this.sink(chunk);
-          else this.parts.push(chunk);
+          this.keep(buf, i, i + take);
           this.received += take;
           this.remaining -= take;
           i += take;
