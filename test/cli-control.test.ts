@@ -1,21 +1,13 @@
 // reload/status/stop against a server in trouble: a config file with a mistake in a key they do
 // not use, a frozen supervisor (SIGSTOP), a supervisor that closes the connection mid-command.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, LISTENING, spawnCli } from "./cli-support.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "lf-control-"));

@@ -1,21 +1,13 @@
 // `liveframe dev` with no app in the directory serves templates/demo: generation, pid and a
 // shared-state counter, over one keep-alive connection that a reload carries over.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 test("with no app in the directory, dev serves the demo page with the generation and shared counter", async () => {
   const cwd = mkdtempSync(join(tmpdir(), "lf-demo-"));

@@ -1,22 +1,14 @@
 // `liveframe dev` end to end: a save is served on the SAME keep-alive connection; a syntax
 // error or a throwing import keeps the last good generation serving and says where; the
 // next good save reloads.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, type CliProcess, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "lf-dev-"));

@@ -1,22 +1,14 @@
 // `liveframe init`: the generated app type-checks, its own test passes, and it starts under
 // `liveframe start` and answers; a non-empty directory is refused unless --force.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "lf-init-"));

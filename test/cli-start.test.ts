@@ -1,21 +1,13 @@
 // The operator's commands against a real `liveframe start`: a config file applied (port 0,
 // health), status text and JSON, reload output and exit codes (good and failed), stop.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 async function liveframe(args: string[], cwd: string) {
   const proc = Bun.spawn([process.execPath, BIN, ...args], { cwd, env: { ...(process.env as Record<string, string>), NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });

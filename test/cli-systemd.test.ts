@@ -1,6 +1,6 @@
 // `liveframe start` under a NOTIFY_SOCKET, as systemd runs a Type=notify-reload unit: the
 // datagram socket is bound here through ffi and every notification is read back.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { ptr } from "bun:ffi";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,17 +8,9 @@ import { join } from "node:path";
 import { AF_UNIX, check, close, createListener, libc, recvFds, SOCK_CLOEXEC, SOCK_DGRAM } from "../ffi/index.ts";
 import { unixAddress } from "../src/supervisor/systemd.ts";
 import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 type Note = Record<string, string>;
 

@@ -1,6 +1,6 @@
 // SCM_RIGHTS between real processes: a listener and a live TCP connection move from this
 // process to a child, which serves them; batching and truncation fail loudly.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import {
   close,
@@ -12,20 +12,12 @@ import {
   socketPair,
   SOCK_SEQPACKET,
 } from "../ffi/index.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
 const FFI = new URL("../ffi/index.ts", import.meta.url).pathname;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 /** Spawns a Bun child with `channel` as its fd 3, running `code` (an async body). */
 function child(channel: number, code: string) {

@@ -1,23 +1,15 @@
 // State across generations, through the real CLI: exact counts while reloading, values kept
 // across stop/start, a schema that appends a field, and a changed field type that makes the
 // reload fail (naming the field) while the old generation keeps serving.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 /** An app whose state schema is `fields` (zod source); GET /inc adds 1, /set?v= sets `note`, / shows all. */
 function app(fields: string): string {

@@ -1,6 +1,6 @@
 // sd_notify on a real AF_UNIX datagram socket bound here (path and abstract), and
 // LISTEN_FDS adoption in a real child process whose fd 3 is a listening socket.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { ptr } from "bun:ffi";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,17 +16,9 @@ import {
   SOCK_DGRAM,
 } from "../../ffi/index.ts";
 import { listenFdsFromEnv, monotonicMicros, notifyOnEvent, SystemdNotifier, unixAddress } from "./systemd.ts";
+import { cleanupAfterEach } from "../../test/support/cleanups.ts";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      fn();
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = cleanupAfterEach();
 
 /** Binds a datagram socket the way systemd does for NOTIFY_SOCKET; returns its fd. */
 function bindNotifySocket(path: string): number {
