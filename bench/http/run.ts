@@ -189,7 +189,8 @@ export async function runHttpBench(argv: string[]): Promise<void> {
           route.name,
           r.spec.name,
           rps.toFixed(0),
-          median(samples.map((s) => s.p99Ms)).toFixed(2),
+          // wrk cannot time pipelined requests one by one (it reports 0): show that as "-".
+          ((p) => (p > 0 ? p.toFixed(2) : "-"))(median(samples.map((s) => s.p99Ms))),
           `${(rps / base).toFixed(2)}x`,
           median(samples.map((s) => s.cpuUs)).toFixed(1),
           `${(median(samples.map((s) => s.cpuUs)) / baseCpu).toFixed(2)}x`,
