@@ -1,6 +1,7 @@
 // Regressions for the red-team findings on the engine (notes/redteam-http.md): each test fails
 // on the engine as it was before the matching fix.
 import { afterAll, describe, expect, test } from "bun:test";
+import net from "node:net";
 import { ChunkedBody } from "../src/http/body.ts";
 import { serve, type HttpServer, type ServerOptions } from "../src/http/index.ts";
 import { get, RawClient } from "./http-support.ts";
@@ -93,4 +94,67 @@ describe("chunked request bodies do not retain the wire", () => {
     const long = Buffer.from(`1;${"x".repeat(5000)}\r\na\r\n0\r\n\r\n`);
     expect(() => d.feed(long, 0, long.length)).toThrow("chunk extension too long");
   });
+});
+
+/** Sends `request` on a paused socket, reads nothing for pauseMs, then reads until EOF (or maxWaitMs). */
+async function slowRead(port: number, request: string, pauseMs: number, maxWaitMs = 20_000) {
+  const s = net.connect({ port, host: "127.0.0.1" });
+  await new Promise((r) => s.once("connect", r));
+  s.pause();
+  let got = 0;
+  let error = "";
+  let ended = false;
+  s.on("data", (d: Buffer) => (got += d.length));
+  s.on("error", (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+  s.on("end", () => (ended = true));
+  s.on("close", () => (ended = true));
+  s.write(request);
+  await Bun.sleep(pauseMs);
+  s.resume();
+  return {
+    socket: s,
+    async until(bytes: number) {
+      const t0 = Date.now();
+      while (got < bytes && !error && !ended && Date.now() - t0 < maxWaitMs) await Bun.sleep(20);
+      return { got, error };
+    },
+    async end() {
+      const t0 = Date.now();
+      while (!error && !ended && Date.now() - t0 < maxWaitMs) await Bun.sleep(20);
+      s.destroy();
+      return { got, error, ended };
+    },
+  };
+}
+
+describe("slow readers get every byte (no reset, no idle close while output is queued)", () => {
+  const SIZE = 16 * 1024 * 1024;
+  const text = "x".repeat(SIZE);
+  const bytes = new Uint8Array(SIZE).fill(120);
+
+  test("a large string response read after a pause longer than keep-alive timeout + linger time", async () => {
+    const s = start(() => new Response(text), { keepAliveTimeoutMs: 300 });
+    const r = await slowRead(s.port, get("/"), 6000);
+    const { got, error } = await r.until(SIZE + 60);
+    r.socket.destroy();
+    expect(error).toBe("");
+    expect(got).toBeGreaterThan(SIZE);
+  }, 30_000);
+
+  test("Connection: close + large response read after a pause longer than the linger time: all of it, then FIN", async () => {
+    const s = start(() => new Response(bytes));
+    const r = await slowRead(s.port, get("/", "Connection: close\r\n"), 6000);
+    const { got, error, ended } = await r.end();
+    expect(error).toBe("");
+    expect(ended).toBe(true);
+    expect(got).toBeGreaterThan(SIZE);
+  }, 30_000);
+
+  test("a peer that never reads is given up on after the request timeout", async () => {
+    const s = start(() => new Response(bytes), { requestTimeoutMs: 500 });
+    const r = await slowRead(s.port, get("/", "Connection: close\r\n"), 3000);
+    const { got, ended } = await r.end();
+    expect(ended).toBe(true);
+    expect(got).toBeLessThan(SIZE);
+  }, 30_000);
 });

@@ -36,6 +36,8 @@ const enum Deadline {
   Head,
   Request,
   Linger,
+  /** Output is queued for a peer that does not read: how long we wait before giving up on it. */
+  Drain,
 }
 
 /**
@@ -43,6 +45,9 @@ const enum Deadline {
  * discarding meanwhile, so a response it has not read yet is not destroyed by a reset).
  */
 const LINGER_MS = 5_000;
+// A peer that stops reading holds our queued response bytes: no idle, keep-alive or linger clock
+// runs until they reached the kernel. The wait is bounded by the request timeout
+// (requestTimeoutMs, 60 s by default): a peer that takes no byte for that long is given up on.
 
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 /**
@@ -178,6 +183,7 @@ export class Connection {
           }
           if (this.outbox.pending) {
             this.state = State.Flushing; // backpressure: answer no more until the kernel took it
+            this.setDeadline(Deadline.Drain);
             return;
           }
           const b = this.buf;
@@ -185,6 +191,13 @@ export class Connection {
             this.buf = null;
             if (this.peerEnded) {
               this.close();
+              return;
+            }
+            // Idle only once the responses (corked ones too) reached the kernel.
+            this.outbox.flushCork();
+            if (this.outbox.pending) {
+              this.state = State.Flushing;
+              this.setDeadline(Deadline.Drain);
               return;
             }
             this.setDeadline(Deadline.Idle);
@@ -268,16 +281,26 @@ export class Connection {
       kind === Deadline.Idle ? now + l.keepAliveTimeoutMs
       : kind === Deadline.Head ? Math.min(now + l.headersTimeoutMs, this.requestDeadline)
       : kind === Deadline.Linger ? now + LINGER_MS
+      : kind === Deadline.Drain ? now + l.requestTimeoutMs
       : this.requestDeadline;
   }
 
   /** Called by the server's clock when `deadline` has passed. */
   expire(): void {
-    if (this.state === State.Closing) {
+    if (this.deadlineKind === Deadline.Drain) {
+      this.deadline = 0;
+      this.deadlineKind = Deadline.None;
+      if (this.outbox.flushed) return;
+      // The peer took no byte for a whole request timeout: give up on what it did not read.
+      this.outbox.discard();
+      this.keepAlive = false;
+      if (this.state === State.Closing) this.endNow();
+      else this.close();
+    } else if (this.state === State.Closing) {
       // The peer never closed its side after our FIN: stop waiting for it.
       this.deadline = 0;
       this.socket.terminate();
-    } else if (this.state === State.Head && this.buffered() === 0 && this.deadlineKind === Deadline.Idle) {
+    } else if (this.state === State.Head && this.buffered() === 0 && this.deadlineKind === Deadline.Idle && this.outbox.flushed) {
       this.close(); // idle keep-alive timeout: nothing to answer
     } else if (this.bodyCtl !== null) {
       this.failBodyStream(new Error("request body not received in time"));
@@ -561,8 +584,11 @@ export class Connection {
         this.outbox.write(chunk, chunk.byteLength);
         if (chunked) this.outbox.write("\r\n", 2);
         if (this.outbox.pending) {
+          this.setDeadline(Deadline.Drain);
           await this.outbox.whenDrained();
           if (this.state !== State.Writing) return;
+          this.deadline = 0;
+          this.deadlineKind = Deadline.None;
         }
       }
       if (next.done) break;
@@ -611,6 +637,7 @@ export class Connection {
     }
     if (this.outbox.pending) {
       this.state = State.Flushing; // continue on drain: not idle until the kernel has it all
+      this.setDeadline(Deadline.Drain);
       return;
     }
     this.backToHead();
@@ -632,7 +659,7 @@ export class Connection {
     if (!this.outbox.drain()) return;
     // Flushed: a connection that was waiting on the kernel is idle now (and releasable).
     if (this.state === State.Flushing || this.state === State.Head) this.backToHead();
-    else if (this.state === State.Closing) this.socket.end();
+    else if (this.state === State.Closing) this.endNow();
   }
 
   /** Closes after every queued byte is written (FIN, never RST). */
@@ -640,12 +667,18 @@ export class Connection {
     if (this.state >= State.Closing) return;
     this.outbox.flushCork();
     this.state = State.Closing;
-    this.setDeadline(Deadline.Linger);
     if (this.reader !== null) {
       this.reader.cancel().catch(() => {});
       this.reader = null;
     }
-    if (!this.outbox.pending) this.socket.end();
+    // FIN only after the last queued byte (onDrain ends it); the linger clock starts then.
+    if (this.outbox.pending) this.setDeadline(Deadline.Drain);
+    else this.endNow();
+  }
+
+  private endNow(): void {
+    this.setDeadline(Deadline.Linger);
+    this.socket.end();
   }
 
   /** Graceful stop: close now if idle, else after the response in progress. */
@@ -666,7 +699,7 @@ export class Connection {
   // ---- release (handoff) --------------------------------------------------------------------
 
   get isIdle(): boolean {
-    return this.state === State.Head && !this.outbox.pending;
+    return this.state === State.Head && this.outbox.flushed;
   }
 
   /** Stop reading: from now on this process reads nothing from the kernel for this socket. */

@@ -24,6 +24,11 @@ export class Outbox {
     return this.queue.length > 0;
   }
 
+  /** Every byte written so far reached the kernel: nothing queued, nothing corked. */
+  get flushed(): boolean {
+    return this.queue.length === 0 && this.corkBytes === 0;
+  }
+
   /** Writes now (or corks), queueing what the kernel does not take. `bytes` = encoded length of data. */
   write(data: string | Uint8Array, bytes: number): void {
     if (this.corking && typeof data === "string" && this.queue.length === 0) {

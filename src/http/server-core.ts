@@ -137,7 +137,7 @@ export class ServerCore implements HttpServer {
   /** A connection idle at a request boundary while releasing: pause it and pass it on. */
   releaseIdle(c: Connection): void {
     const cb = this.releasing;
-    if (cb === null || c.state !== State.Head) return;
+    if (cb === null || !c.isIdle) return;
     c.pauseForRelease();
     const server = this;
     let settled = false;
