@@ -37,6 +37,8 @@ describe("chunked bodies", () => {
     ["BWS before extension", "5 ;a=b\r\nhello\r\n0\r\n\r\n", "hello"],
     ["trailers", "5\r\nhello\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\n", "hello"],
     ["empty body", "0\r\n\r\n", ""],
+    ["leading zeros beyond 12 digits", "0000000000005\r\nhello\r\n0\r\n\r\n", "hello"],
+    ["several extensions with BWS and a quoted-pair", '5;a="x\\"y" ; b = c\r\nhello\r\n0\r\n\r\n', "hello"],
   ];
   for (const [name, wire, body] of valid) {
     test(`${name}, whole`, () => expect(decodeChunked(wire)).toEqual({ done: true, body, rest: "" }));
@@ -61,6 +63,11 @@ describe("chunked bodies", () => {
     ["LF only after data", "5\r\nhello\n0\r\n\r\n", 400],
     ["control char in extension", "5;a\x00\r\nhello\r\n0\r\n\r\n", 400],
     ["space inside size", "5 5\r\nhello\r\n0\r\n\r\n", 400],
+    ["whitespace after size without extension", "5 \r\nhello\r\n0\r\n\r\n", 400],
+    ["extension name with a space", '5;a b"c\r\nhello\r\n0\r\n\r\n', 400],
+    ["empty extension", "5;\r\nhello\r\n0\r\n\r\n", 400],
+    ["unterminated quoted extension", '5;a="b\r\nhello\r\n0\r\n\r\n', 400],
+    ["endless leading zeros", `${"0".repeat(100)}5\r\nhello\r\n0\r\n\r\n`, 400],
     ["obs-fold in trailer", "0\r\nX: 1\r\n 2\r\n\r\n", 400],
     ["trailer without colon", "0\r\nNoColon\r\n\r\n", 400],
     ["bare LF in trailer", "0\r\nX: 1\n\r\n", 400],

@@ -64,7 +64,6 @@ export class FixedLengthBody implements BodyDecoder {
 
 const enum S {
   Size,
-  SizeWs,
   Ext,
   SizeLf,
   Data,
@@ -80,8 +79,14 @@ const enum S {
 
 /** Bytes a chunk-size line may spend on extensions before it is refused (they carry nothing we use). */
 const MAX_CHUNK_EXTENSION_BYTES = 4096;
-/** Hex digits of a chunk size: 12 is 2^48 bytes, far beyond any body limit, far below 2^53. */
+/** Significant hex digits of a chunk size: 12 is 2^48 bytes, far beyond any body limit, far below 2^53. */
 const MAX_CHUNK_SIZE_DIGITS = 12;
+/** Digits of a chunk size including leading zeros (which are valid, but not without end). */
+const MAX_CHUNK_SIZE_CHARS = 64;
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
+/** chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) (RFC 9112 §7.1.1). */
+const CHUNK_EXT = new RegExp(`^(?:[ \\t]*;[ \\t]*${TOKEN}(?:[ \\t]*=[ \\t]*(?:${TOKEN}|${QUOTED}))?)+$`);
 
 /** First size of a chunked body's collection buffer (grows by doubling). */
 const CHUNKED_INITIAL_BYTES = 1024;
@@ -99,6 +104,8 @@ export class ChunkedBody implements BodyDecoder {
   private digits = 0;
   private remaining = 0;
   private extBytes = 0;
+  private ext = "";
+  private sizeChars = 0;
   private trailerBytes = 0;
   received = 0;
   sink: ((chunk: Uint8Array) => void) | null = null;
@@ -152,35 +159,41 @@ export class ChunkedBody implements BodyDecoder {
         case S.Size: {
           const d = hexValue(c);
           if (d >= 0) {
-            if (++this.digits > MAX_CHUNK_SIZE_DIGITS) throw new HttpError(400, "chunk size overflows");
+            if (++this.sizeChars > MAX_CHUNK_SIZE_CHARS) throw new HttpError(400, "chunk size line too long");
+            // Leading zeros are valid and carry nothing: only significant digits can overflow.
+            if ((this.size > 0 || d > 0) && ++this.digits > MAX_CHUNK_SIZE_DIGITS) throw new HttpError(400, "chunk size overflows");
             this.size = this.size * 16 + d;
             i++;
             break;
           }
-          if (this.digits === 0) throw new HttpError(400, "invalid chunk size");
-          this.state = S.SizeWs;
-          break;
-        }
-        case S.SizeWs:
-          // BWS before a chunk extension (RFC 9112 §7.1.1), then ";ext" or CRLF.
-          if (c === 32 || c === 9) i++;
-          else if (c === 59 /* ; */) {
-            this.state = S.Ext;
-            this.extBytes = 0;
-            i++;
-          } else if (c === 13) {
-            this.state = S.SizeLf;
-            i++;
-          } else throw new HttpError(400, "invalid chunk size line");
-          break;
-        case S.Ext:
+          if (this.sizeChars === 0) throw new HttpError(400, "invalid chunk size");
           if (c === 13) {
             this.state = S.SizeLf;
-          } else if (c === 9 || (c >= 32 && c !== 127)) {
-            if (++this.extBytes > MAX_CHUNK_EXTENSION_BYTES) throw new HttpError(400, "chunk extension too long");
-          } else throw new HttpError(400, "invalid character in chunk extension");
-          i++;
+            i++;
+          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+            this.state = S.Ext;
+            this.ext = "";
+            this.extBytes = 0;
+          } else throw new HttpError(400, "invalid chunk size line");
           break;
+        }
+        case S.Ext: {
+          // Collect the extension up to CR, then check its grammar: whitespace is only allowed
+          // around ";" and "=" (BWS), so "5 \r\n" and '5;a b"c' are refused like Bun does.
+          let j = i;
+          while (j < end && buf[j] !== 13) j++;
+          this.extBytes += j - i;
+          if (this.extBytes > MAX_CHUNK_EXTENSION_BYTES) throw new HttpError(400, "chunk extension too long");
+          if (j > i) this.ext += Buffer.from(buf.buffer, buf.byteOffset + i, j - i).toString("latin1");
+          i = j;
+          if (j < end) {
+            if (!CHUNK_EXT.test(this.ext)) throw new HttpError(400, "malformed chunk extension");
+            this.ext = "";
+            this.state = S.SizeLf;
+            i++;
+          }
+          break;
+        }
         case S.SizeLf:
           if (c !== 10) throw new HttpError(400, "bare CR in chunk size line");
           i++;
@@ -213,6 +226,7 @@ export class ChunkedBody implements BodyDecoder {
           this.state = S.Size;
           this.size = 0;
           this.digits = 0;
+          this.sizeChars = 0;
           i++;
           break;
         case S.TrailerStart:

@@ -43,6 +43,8 @@ describe("valid request heads", () => {
     ["IPv6 Host", "GET / HTTP/1.1\r\nHost: [::1]:3000\r\n\r\n", { host: "[::1]:3000" }],
     ["obs-text in value", "GET / HTTP/1.1\r\nHost: a\r\nX: caf\xe9\r\n\r\n", {}],
     ["tab in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\tb\r\n\r\n", {}],
+    ["Content-Length with leading zeros", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0000000000000005\r\n\r\n", { contentLength: 5 }],
+    ["Host with an empty port", "GET / HTTP/1.1\r\nHost: a:\r\n\r\n", { host: "a:" }],
   ];
   for (const [name, text, expected] of cases) {
     test(name, () => {
@@ -73,6 +75,12 @@ describe("rejected request heads", () => {
     ["two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400],
     ["bad Host", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400],
     ["Host with space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400],
+    ["Host with two colons", "GET / HTTP/1.1\r\nHost: a:b:c\r\n\r\n", 400],
+    ["Host port out of range", "GET / HTTP/1.1\r\nHost: a:99999\r\n\r\n", 400],
+    ["Host bad IP-literal", "GET / HTTP/1.1\r\nHost: [zz]\r\n\r\n", 400],
+    ["absolute-form with a bad port", "GET http://a:99999/ HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["chunked with a parameter", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n", 400],
+    ["CL with 16 significant digits", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000000000\r\n\r\n", 400],
     ["bad method char", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400],
     ["lowercase version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
     ["two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400],

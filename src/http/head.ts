@@ -111,6 +111,29 @@ function methodName(buf: Buffer, start: number, end: number): string {
 // client on a keep-alive connection repeats its Host on every request, and hot paths repeat.
 let lastTarget = "/";
 let lastHost = "";
+/** The last Host value that passed isValidHost (validated once, not per request). */
+let lastValidHost = "";
+
+/**
+ * uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2) that the URL parser accepts too: an
+ * IP-literal in brackets, or a reg-name / IPv4 without ":", and a port of at most 65535. Anything
+ * else ("a:b:c", "a:99999", "[zz]") is a 400, never a request.url the app cannot parse.
+ */
+export function isValidHost(host: string): boolean {
+  if (host === "") return true; // allowed when the target has no authority (RFC 9112 §3.2); served as localhost
+  let name = host;
+  const close = host.lastIndexOf("]");
+  const colon = host.lastIndexOf(":");
+  if (colon > close) {
+    const port = host.slice(colon + 1);
+    if (!/^[0-9]{0,5}$/.test(port) || Number(port) > 65535) return false;
+    name = host.slice(0, colon);
+  }
+  if (name.startsWith("[")) {
+    if (!/^\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+)\]$/.test(name)) return false;
+  } else if (name.includes(":") || name.includes("[") || name.includes("]")) return false;
+  return URL.canParse(`http://${host}/`);
+}
 
 /** buf[start, end) as a latin1 string, reusing `cached` when the bytes are the same. */
 function decodeCached(buf: Buffer, start: number, end: number, cached: string): string {
@@ -209,6 +232,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
             if (!HOSTCHAR[buf[k]!]) throw new HttpError(400, "invalid Host header field");
           }
           host = lastHost = decodeCached(buf, valueStart, valueEnd, lastHost);
+          if (host !== lastValidHost) {
+            if (!isValidHost(host)) throw new HttpError(400, "invalid Host header field");
+            lastValidHost = host;
+          }
         }
         break;
       case 6:
@@ -234,12 +261,14 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
       case 14:
         if (lowerEq(buf, nameStart, "content-length")) {
           if (contentLength !== -1) throw new HttpError(400, "more than one Content-Length");
-          const len = valueEnd - valueStart;
-          if (len === 0 || len > 15) throw new HttpError(400, "invalid Content-Length");
+          // 1*DIGIT; leading zeros are valid, so only significant digits count toward overflow.
+          if (valueEnd === valueStart) throw new HttpError(400, "invalid Content-Length");
           let n = 0;
+          let significant = 0;
           for (let k = valueStart; k < valueEnd; k++) {
             const d = buf[k]!;
             if (!isDigit(d)) throw new HttpError(400, "invalid Content-Length");
+            if ((n > 0 || d > 48) && ++significant > 15) throw new HttpError(400, "Content-Length too large");
             n = n * 10 + (d - 48);
           }
           contentLength = n;
@@ -271,6 +300,7 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
     for (let k = 0; k < authority.length; k++) {
       if (!HOSTCHAR[authority.charCodeAt(k)]) throw new HttpError(400, "invalid host in request target");
     }
+    if (!isValidHost(authority)) throw new HttpError(400, "invalid host in request target");
     const rest = m[2] ?? "/";
     path = rest.charCodeAt(0) === 0x3f /* ? */ ? `/${rest}` : rest;
     if (version === 11 && host === undefined) throw new HttpError(400, "missing Host header field");
@@ -288,10 +318,14 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   if (te !== undefined) {
     if (contentLength !== -1) throw new HttpError(400, "both Content-Length and Transfer-Encoding");
     if (version === 10) throw new HttpError(400, "Transfer-Encoding in an HTTP/1.0 request");
-    const codings = te
-      .split(",")
-      .map((t) => t.split(";")[0]!.trim().toLowerCase())
-      .filter((t) => t !== "");
+    const items = te.split(",").map((t) => t.trim()).filter((t) => t !== "");
+    // The chunked coding has no parameters (RFC 9112 §7): "chunked;x=1" is not chunked.
+    for (const item of items) {
+      if (item.includes(";") && item.split(";")[0]!.trim().toLowerCase() === "chunked") {
+        throw new HttpError(400, "the chunked transfer coding takes no parameters");
+      }
+    }
+    const codings = items.map((t) => t.split(";")[0]!.trim().toLowerCase());
     if (codings.length === 0) throw new HttpError(400, "empty Transfer-Encoding");
     if (codings[codings.length - 1] !== "chunked") throw new HttpError(400, "chunked is not the final transfer coding");
     for (let k = 0; k < codings.length - 1; k++) {
