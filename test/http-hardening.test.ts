@@ -1,6 +1,7 @@
 // Regressions for the red-team findings on the engine (notes/redteam-http.md): each test fails
 // on the engine as it was before the matching fix.
 import { afterAll, describe, expect, test } from "bun:test";
+import { Hono } from "hono";
 import net from "node:net";
 import { ChunkedBody } from "../src/http/body.ts";
 import { serve, type HttpServer, type ServerOptions } from "../src/http/index.ts";
@@ -157,4 +158,37 @@ describe("slow readers get every byte (no reset, no idle close while output is q
     expect(ended).toBe(true);
     expect(got).toBeLessThan(SIZE);
   }, 30_000);
+});
+
+describe("request.url is normalised like the URL parser: a /admin/* guard cannot be bypassed", () => {
+  const app = new Hono();
+  app.use("/admin/*", (c) => c.text("denied", 401));
+  app.get("/admin/secret", (c) => c.text("SECRET"));
+  app.all("*", (c) => c.text(`${c.req.method} ${c.req.url}`));
+  const s = start((req) => app.fetch(req));
+
+  for (const target of ["/x/../admin/secret", "/x/%2e%2e/admin/secret", "/x/%2E%2E/admin/secret", "/x\\..\\admin/secret", "/x/./../admin/secret"]) {
+    test(`GET ${target} is guarded (401)`, async () => {
+      const c = await connect(s);
+      c.write(get(target));
+      const r = await c.response();
+      expect(r.status).toBe(401);
+      expect(r.body.toString()).toBe("denied");
+    });
+  }
+
+  test("OPTIONS * has the Host's host in its url", async () => {
+    const c = await connect(s);
+    c.write("OPTIONS * HTTP/1.1\r\nHost: example.test:8080\r\n\r\n");
+    const r = await c.response();
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe("OPTIONS http://example.test:8080/*");
+  });
+
+  test("a query keeps its dots", async () => {
+    const c = await connect(s);
+    c.write(get("/y?next=/../x"));
+    const r = await c.response();
+    expect(r.body.toString()).toBe("GET http://t/y?next=/../x");
+  });
 });

@@ -17,6 +17,7 @@ import { Outbox } from "./outbox.ts";
 import { abortRequest, LiveRequest } from "./request.ts";
 import { dateLine, linesFromHeaders, linesFromInit, newFieldFacts } from "./response-head.ts";
 import { statusLine } from "./status.ts";
+import { normalizePath } from "./url.ts";
 import type { ServerCore } from "./server-core.ts";
 
 export const enum State {
@@ -400,9 +401,13 @@ export class Connection {
     const head = this.head!;
     // Same host and path as the previous request (decoded to the same strings): same URL string.
     if (head.host !== urlHost || head.path !== urlPath) {
+      // Dot segments, "%2e" and "\" resolved as the URL parser does (routes and guards see what
+      // a real Request would say).
+      const path = normalizePath(head.path);
+      if (path === null) throw new HttpError(400, "malformed request target");
       urlHost = head.host;
       urlPath = head.path;
-      url = `http://${urlHost}${urlPath}`;
+      url = `http://${urlHost}${path}`;
     }
     const req = (this.request = new LiveRequest(head.method, url, head, body));
     let res: unknown;
