@@ -192,3 +192,31 @@ describe("request.url is normalised like the URL parser: a /admin/* guard cannot
     expect(r.body.toString()).toBe("GET http://t/y?next=/../x");
   });
 });
+
+describe("keep-alive idle timeout", () => {
+  test("empty lines between requests do not keep a connection open past the headers timeout", async () => {
+    const s = start(() => new Response("ok"), { keepAliveTimeoutMs: 300, headersTimeoutMs: 1000 });
+    const c = await connect(s);
+    c.write(get("/"));
+    expect((await c.response()).status).toBe(200);
+    const t0 = Date.now();
+    // Without the fix every CRLF re-arms the idle clock and this loop runs to its bound.
+    while (!c.ended && !c.closed && c.error === null && Date.now() - t0 < 8000) {
+      c.socket.write("\r\n");
+      await Bun.sleep(100);
+    }
+    expect(c.ended || c.closed || c.error !== null).toBe(true);
+    expect(c.received.length).toBe(0); // closed quietly: no request was ever started
+  }, 30_000);
+
+  test("a request after empty lines is still answered", async () => {
+    const s = start(() => new Response("ok"), { keepAliveTimeoutMs: 2000 });
+    const c = await connect(s);
+    c.write("\r\n\r\n");
+    await Bun.sleep(50);
+    c.write(get("/"));
+    const r = await c.response();
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe("ok");
+  });
+});

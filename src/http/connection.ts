@@ -201,20 +201,24 @@ export class Connection {
               this.setDeadline(Deadline.Drain);
               return;
             }
-            this.setDeadline(Deadline.Idle);
+            // Empty lines before a request started its header clock: they do not make it idle again.
+            if (this.deadlineKind !== Deadline.Head) this.setDeadline(Deadline.Idle);
             return;
           }
-          this.bufStart = skipLeadingEmptyLines(b, this.bufStart, b.length);
+          const skipped = skipLeadingEmptyLines(b, this.bufStart, b.length);
+          if (skipped !== this.bufStart) {
+            // Tolerated (RFC 9112 §2.2) but counted against the headers timeout, so a trickle of
+            // CRLFs cannot hold a connection open past the keep-alive timeout.
+            this.bufStart = skipped;
+            this.startHeadClock();
+          }
           if (this.bufStart >= b.length) continue;
           const end = findHeadEnd(b, this.bufStart, this.scanFrom);
           const limits = this.server.limits;
           if (end < 0) {
             checkIncompleteHead(b, this.bufStart, b.length, limits);
             this.scanFrom = Math.max(this.bufStart, b.length - 3);
-            if (this.deadlineKind !== Deadline.Head) {
-              this.requestDeadline = this.server.now + limits.requestTimeoutMs;
-              this.setDeadline(Deadline.Head);
-            }
+            this.startHeadClock();
             return;
           }
           const head = parseHead(b, this.bufStart, end, limits);
@@ -274,6 +278,13 @@ export class Connection {
     }
   }
 
+  /** A request has started arriving: the headers and request timeouts run from now. */
+  private startHeadClock(): void {
+    if (this.deadlineKind === Deadline.Head) return;
+    this.requestDeadline = this.server.now + this.server.limits.requestTimeoutMs;
+    this.setDeadline(Deadline.Head);
+  }
+
   private setDeadline(kind: Deadline): void {
     const now = this.server.now;
     const l = this.server.limits;
@@ -301,8 +312,8 @@ export class Connection {
       // The peer never closed its side after our FIN: stop waiting for it.
       this.deadline = 0;
       this.socket.terminate();
-    } else if (this.state === State.Head && this.buffered() === 0 && this.deadlineKind === Deadline.Idle && this.outbox.flushed) {
-      this.close(); // idle keep-alive timeout: nothing to answer
+    } else if (this.state === State.Head && this.buffered() === 0 && this.outbox.flushed) {
+      this.close(); // idle keep-alive timeout (or only empty lines before it): nothing to answer
     } else if (this.bodyCtl !== null) {
       this.failBodyStream(new Error("request body not received in time"));
       if (this.state === State.Handling) this.reject(408, "request body not received in time");
