@@ -220,3 +220,35 @@ describe("keep-alive idle timeout", () => {
     expect(r.body.toString()).toBe("ok");
   });
 });
+
+describe("request.signal and a client that closes (FIN) while the handler is pending", () => {
+  const seen = { aborted: false };
+  const s = start(async (req) => {
+    seen.aborted = false;
+    req.signal.addEventListener("abort", () => (seen.aborted = true));
+    await Bun.sleep(400);
+    return new Response(`late, aborted=${req.signal.aborted}`);
+  });
+
+  test("a half-close after a complete request aborts the signal, and the response still arrives, then FIN", async () => {
+    const c = await connect(s);
+    c.write(get("/"));
+    await Bun.sleep(100);
+    c.socket.shutdown(); // FIN, still reading
+    const r = await c.response();
+    expect(seen.aborted).toBe(true);
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe("late, aborted=true");
+    await c.closedByPeer();
+  });
+
+  test("a full close aborts the signal within the handler's lifetime", async () => {
+    const c = await connect(s);
+    c.write(get("/"));
+    await Bun.sleep(100);
+    c.close();
+    const t0 = Date.now();
+    while (!seen.aborted && Date.now() - t0 < 5000) await Bun.sleep(20);
+    expect(seen.aborted).toBe(true);
+  });
+});

@@ -124,6 +124,10 @@ export class Connection {
   /** The peer half-closed: finish what is in progress, then close; a partial request can never complete. */
   onEnd(): void {
     this.peerEnded = true;
+    // A FIN while the handler runs and nothing is written yet: the client went away as far as the
+    // app can tell, so request.signal aborts (as Bun.serve does). A response the handler still
+    // returns is written all the same (a half-closed client may be reading it), then we close.
+    if (this.state === State.Handling && this.request !== null) abortRequest(this.request);
     this.failBodyStream(new Error("the client closed the connection before the request body was complete"));
     if (this.state === State.Head || this.state === State.Body) this.close();
   }
