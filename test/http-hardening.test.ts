@@ -162,7 +162,7 @@ describe("slow readers get every byte (no reset, no idle close while output is q
 
 describe("request.url is normalised like the URL parser: a /admin/* guard cannot be bypassed", () => {
   const app = new Hono();
-  app.use("/admin/*", (c) => c.text("denied", 401));
+  app.use("/admin/*", async (c) => c.text("denied", 401));
   app.get("/admin/secret", (c) => c.text("SECRET"));
   app.all("*", (c) => c.text(`${c.req.method} ${c.req.url}`));
   const s = start((req) => app.fetch(req));
