@@ -1,5 +1,5 @@
 // A chain of 100 generations: every reload hands the same keep-alive connection on, and
-// neither the supervisor nor the generations accumulate file descriptors (/proc/PID/fd).
+// neither the supervisor, the generations nor the standby accumulate file descriptors (/proc/PID/fd).
 import { afterEach, expect, test } from "bun:test";
 import { sendControl } from "../src/supervisor/client.ts";
 import { fdCount, RawClient, servedBy, startServer, type Server } from "./fixtures/harness.ts";
@@ -16,8 +16,14 @@ test("100 generations in a chain: the keep-alive connection is served by each, a
   server = await startServer();
   client = await RawClient.open(server.port);
   const measure = async () => {
-    const s = await sendControl(server!.runtimeDir, { cmd: "status" });
-    return { generation: s.generation, supervisor: fdCount(s.supervisorPid), serving: fdCount(s.generationPid) };
+    let s = await sendControl(server!.runtimeDir, { cmd: "status" });
+    // The standby (next generation, pre-started) is counted once it waits: it holds fds too.
+    for (let i = 0; i < 300 && s.standbyPid === undefined; i++) {
+      await Bun.sleep(50);
+      s = await sendControl(server!.runtimeDir, { cmd: "status" });
+    }
+    expect(s.standbyPid).toBeNumber();
+    return { generation: s.generation, supervisor: fdCount(s.supervisorPid), serving: fdCount(s.generationPid), standby: fdCount(s.standbyPid!) };
   };
   let baseline: Awaited<ReturnType<typeof measure>> | null = null;
   for (let i = 1; i <= 100; i++) {
@@ -34,5 +40,6 @@ test("100 generations in a chain: the keep-alive connection is served by each, a
   expect(client.closed).toBe(false);
   expect(end.supervisor).toBeLessThanOrEqual(baseline!.supervisor);
   expect(end.serving).toBeLessThanOrEqual(baseline!.serving);
-  console.log(`fds at generation 11 → 101: supervisor ${baseline!.supervisor} → ${end.supervisor}, serving generation ${baseline!.serving} → ${end.serving}`);
+  expect(end.standby).toBeLessThanOrEqual(baseline!.standby);
+  console.log(`fds at generation 11 → 101: supervisor ${baseline!.supervisor} → ${end.supervisor}, serving generation ${baseline!.serving} → ${end.serving}, standby ${baseline!.standby} → ${end.standby}`);
 }, 180_000);

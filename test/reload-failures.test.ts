@@ -3,7 +3,7 @@
 // while the supervisor's listener keeps queueing connections.
 import { afterEach, expect, test } from "bun:test";
 import { BAD_APPS } from "./fixtures/bad-apps.ts";
-import { alive, APP_SOURCE, childPids, oneShot, RawClient, run, servedBy, startServer, type Server } from "./fixtures/harness.ts";
+import { alive, APP_SOURCE, childPids, oneShot, RawClient, run, servedBy, startServer, waitForStandby, type Server } from "./fixtures/harness.ts";
 
 let server: Server | null = null;
 const clients: RawClient[] = [];
@@ -37,8 +37,15 @@ test("failed deploys (throw, syntax error, exit, not an app, never ready with --
     expect("body" in fresh && servedBy(fresh.body)).toEqual(gen1);
   }
   expect(c.closed).toBe(false);
-  // Failed generations are gone: the supervisor's only child is generation 1.
-  expect(childPids(server.supervisorPid)).toEqual([gen1.pid]);
+  // Failed generations are gone: the supervisor's children are generation 1 and a fresh standby.
+  const standbyPid = await waitForStandby(server);
+  const expected = [gen1.pid, standbyPid].sort();
+  let children = childPids(server.supervisorPid).sort();
+  for (let i = 0; i < 100 && JSON.stringify(children) !== JSON.stringify(expected); i++) {
+    await Bun.sleep(20);
+    children = childPids(server.supervisorPid).sort();
+  }
+  expect(children).toEqual(expected);
   server.writeApp(APP_SOURCE);
   const ok = await server.reload();
   expect(ok.code).toBe(0);

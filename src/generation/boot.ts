@@ -7,16 +7,20 @@ export interface LoadedApp {
   app: FetchApp;
   /** The app's optional `stop` export: called once when this generation stops or hands over. */
   stop?: () => unknown;
+  /** How long importing the entry took (the start hook not included). */
+  importMs: number;
 }
 
 /** Imports `entry` and runs its optional `start` export. Throws an Error with a user-facing message. */
 export async function loadApp(entry: string): Promise<LoadedApp> {
   let mod: Record<string, unknown>;
+  const t0 = performance.now();
   try {
     mod = (await import(entry)) as Record<string, unknown>;
   } catch (err) {
     throw new Error(`${entry} failed to load: ${describeError(err)}`);
   }
+  const importMs = performance.now() - t0;
   const app = mod.default as FetchApp | undefined;
   if (!app || typeof (app as { fetch?: unknown }).fetch !== "function") {
     throw new Error(
@@ -33,7 +37,7 @@ export async function loadApp(entry: string): Promise<LoadedApp> {
     }
   }
   const stop = typeof mod.stop === "function" ? (mod.stop as () => unknown) : undefined;
-  return { app: app as FetchApp, stop };
+  return { app: app as FetchApp, stop, importMs };
 }
 
 /**

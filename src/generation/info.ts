@@ -2,9 +2,19 @@
 // liveframe (plain `bun app.ts`) it reads generation 0 and underLiveframe false.
 
 let adopted = 0;
+let known = 0;
 
-const envNumber = Number(process.env.LIVEFRAME_GENERATION);
-const number = Number.isInteger(envNumber) && envNumber > 0 ? envNumber : 0;
+/**
+ * Read when asked, not at import: a standby process imports this (with liveframe's runtime)
+ * before it knows which generation it will be; it sets LIVEFRAME_GENERATION at boot, before
+ * the app is imported. Once known, the number never changes.
+ */
+function number(): number {
+  if (known > 0) return known;
+  const n = Number(process.env.LIVEFRAME_GENERATION);
+  if (Number.isInteger(n) && n > 0) known = n;
+  return known;
+}
 
 export interface GenerationInfo {
   /** 1 for the first generation, +1 per successful reload or crash restart; 0 outside liveframe. */
@@ -17,12 +27,16 @@ export interface GenerationInfo {
 }
 
 export const generation: GenerationInfo = Object.freeze({
-  number,
+  get number() {
+    return number();
+  },
   pid: process.pid,
   get adoptedConnections() {
     return adopted;
   },
-  underLiveframe: number > 0 && process.env.LIVEFRAME_RUNTIME_DIR !== undefined,
+  get underLiveframe() {
+    return number() > 0 && process.env.LIVEFRAME_RUNTIME_DIR !== undefined;
+  },
 });
 
 /** Called by the generation runtime when connections were adopted. Not for apps. */

@@ -1,5 +1,8 @@
 // The process entry of one generation. The supervisor spawns it with its channel on fds 3
 // (JSON frames) and 4 (fds), and drives it: boot → listen and/or take → … → give or stop → exit.
+// It is spawned ahead of need (a standby): the imports below are liveframe's runtime, most of a
+// cold start (zod and the wire schemas alone are ~130 ms); it says "standing-by" and waits.
+// The app is imported only on `boot`, so it is read from disk at reload time, never earlier.
 import { libc, setCloexec } from "../../ffi/index.ts";
 import { Channel, ConnectionSender, adoptBatch, channelEndsSchema } from "../handoff/index.ts";
 import type { GenerationMessage, PeerMessage, SupervisorMessage, BootConfig } from "../handoff/index.ts";
@@ -60,6 +63,9 @@ function tell(m: GenerationMessage): void {
   if (supervisor.isOpen) supervisor.send(m);
 }
 
+// performance.now() counts from process start: this is start → runtime imported, channel open.
+tell({ type: "standing-by", runtimeMs: performance.now() });
+
 async function onSupervisor(m: SupervisorMessage, fds: number[]): Promise<void> {
   switch (m.type) {
     case "boot":
@@ -88,6 +94,8 @@ function mustHaveServer(fds: number[]): HttpServer {
 async function boot(c: BootConfig): Promise<void> {
   const started = performance.now();
   config = c;
+  // Which generation this is was unknown until now; the app (and its children) read it here.
+  process.env.LIVEFRAME_GENERATION = String(c.generation);
   try {
     loaded = await loadApp(c.entry);
     const app = c.health ? withHealth(loaded.app) : loaded.app;
@@ -98,7 +106,7 @@ async function boot(c: BootConfig): Promise<void> {
     setTimeout(() => process.exit(1), 50);
     return;
   }
-  tell({ type: "ready", pid: process.pid, bootMs: performance.now() - started });
+  tell({ type: "ready", pid: process.pid, bootMs: performance.now() - started, appMs: loaded.importMs });
   setInterval(() => {
     if (server) tell({ type: "counts", counts: server.counts });
   }, COUNTS_INTERVAL_MS).unref();

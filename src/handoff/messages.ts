@@ -53,8 +53,10 @@ export const connectionCountsSchema = z.object({
 export type ConnectionCounts = z.infer<typeof connectionCountsSchema>;
 
 export const generationMessageSchema = z.discriminatedUnion("type", [
-  /** App imported, start hook done, server built: nothing taken from anyone yet. */
-  z.object({ type: z.literal("ready"), pid: z.number().int().positive(), bootMs: ms }),
+  /** Extension: liveframe's runtime is imported (`runtimeMs` after process start); waiting for `boot`. */
+  z.object({ type: z.literal("standing-by"), runtimeMs: ms }),
+  /** App imported, start hook done, server built: nothing taken from anyone yet. `appMs`: the app's import (extension). */
+  z.object({ type: z.literal("ready"), pid: z.number().int().positive(), bootMs: ms, appMs: ms.optional() }),
   z.object({ type: z.literal("boot-failed"), error: z.string().max(64 * 1024) }),
   z.object({ type: z.literal("listening"), count }),
   /** The old generation's last word: everything it held has moved or finished. */
@@ -111,6 +113,7 @@ export const reloadOutcomeSchema = z.object({
   connectionsMoved: count,
   requestsDrained: count,
   closedBusy: count.optional(),
+  standby: z.boolean().optional(),
   error: z.string().optional(),
   reason: z.string().optional(),
   at: z.string().optional(),
@@ -126,6 +129,7 @@ export const statusReportSchema = z.object({
   reloads: z.array(reloadOutcomeSchema),
   restarts: count,
   runtimeDir: z.string(),
+  standbyPid: z.number().int().optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [

@@ -1,6 +1,8 @@
 // One generation as the supervisor sees it: a child process, its channel, what it said last.
+// It is spawned before it is needed (a standby: liveframe's runtime imported, no app yet) and
+// becomes a generation when the supervisor sends it a boot config (boot()).
 import type { Subprocess } from "bun";
-import { close } from "../../ffi/index.ts";
+import { close, libc } from "../../ffi/index.ts";
 import {
   Channel,
   channelPair,
@@ -15,6 +17,10 @@ import {
 const GENERATION_MAIN = new URL("../generation/main.ts", import.meta.url).pathname;
 /** Enough of a failed generation's stderr to show its error, not a whole log. */
 const STDERR_TAIL_BYTES = 4096;
+/** poll(2) event bits: the peer closed its end or the socket failed (it is dead or leaving). */
+const POLLERR = 0x008;
+const POLLHUP = 0x010;
+const POLLRDHUP = 0x2000;
 
 type MessageType = GenerationMessage["type"];
 type MessageOf<T extends MessageType> = Extract<GenerationMessage, { type: T }>;
@@ -32,11 +38,24 @@ export interface ExitInfo {
 
 export class GenerationProcess {
   readonly pid: number;
+  /** 0 while it stands by; set by boot(). */
+  number = 0;
+  /** It has imported liveframe's runtime and waits for its boot config. */
+  standingBy = false;
+  /** Process start → runtime imported, as the process measured it. */
+  runtimeMs: number | null = null;
+  /** Its `ready` report: boot config received → ready, and the app's import within that. */
+  readyReport: { bootMs: number; appMs?: number } | null = null;
+  /** It was the standby (spawned ahead of need), not spawned for this boot. */
+  prestarted = false;
+  /** When boot() sent the config (performance.now()). */
+  bootSentAt: number | null = null;
   counts: ConnectionCounts = { open: 0, idle: 0, busy: 0, released: 0 };
   /** Set once it exits; `exited` resolves then. */
   exit: ExitInfo | null = null;
   readonly exited: Promise<ExitInfo>;
-  readonly startedAt = performance.now();
+  /** When it was spawned, then when it was booted (a standby may wait long before it serves). */
+  startedAt = performance.now();
   /** The supervisor expects this exit (it asked the generation to give or stop, or killed it). */
   expectingExit = false;
   private channel: Channel<GenerationMessage, SupervisorMessage> | null = null;
@@ -44,8 +63,9 @@ export class GenerationProcess {
   private stderrTail = "";
   private bootError: string | null = null;
 
+  private ends: ChannelEnds | null = null;
+
   private constructor(
-    readonly number: number,
     private readonly proc: Subprocess,
     private readonly onUnexpectedMessage: (g: GenerationProcess, m: GenerationMessage) => void,
   ) {
@@ -59,42 +79,70 @@ export class GenerationProcess {
     });
   }
 
-  /** Spawns the generation process and sends it its boot config. */
+  /**
+   * Spawns a generation process and opens its channel; it imports liveframe's runtime and then
+   * waits for boot(). `env` is the supervisor's (LIVEFRAME_GENERATION is set at boot).
+   */
   static async spawn(o: {
-    config: BootConfig;
+    runtimeDir: string;
     env: Record<string, string | undefined>;
     onMessage: (g: GenerationProcess, m: GenerationMessage) => void;
   }): Promise<GenerationProcess> {
     const [ours, theirs] = channelPair();
     let proc: Subprocess;
+    const env: Record<string, string | undefined> = {
+      ...o.env,
+      LIVEFRAME_RUNTIME_DIR: o.runtimeDir,
+      LIVEFRAME_SUPERVISOR_PID: String(process.pid),
+    };
+    // Which generation it becomes is known only at boot (main.ts sets it then).
+    delete env.LIVEFRAME_GENERATION;
     try {
       proc = Bun.spawn([process.execPath, GENERATION_MAIN], {
         // Bun places extra stdio entries at fd 3, 4 in the child (without close-on-exec).
         stdio: ["ignore", "inherit", "pipe", theirs.stream, theirs.fds] as never,
-        env: {
-          ...o.env,
-          LIVEFRAME_GENERATION: String(o.config.generation),
-          LIVEFRAME_RUNTIME_DIR: o.config.runtimeDir,
-          LIVEFRAME_SUPERVISOR_PID: String(process.pid),
-        },
+        env,
       });
     } catch (err) {
       for (const fd of [ours.stream, ours.fds]) close(fd);
-      throw new Error(`cannot start generation ${o.config.generation}: ${(err as Error).message}`);
+      throw new Error(`cannot start a generation process: ${(err as Error).message}`);
     } finally {
       close(theirs.stream);
       close(theirs.fds);
     }
-    const g = new GenerationProcess(o.config.generation, proc, o.onMessage);
+    const g = new GenerationProcess(proc, o.onMessage);
     void g.forwardStderr(proc.stderr as ReadableStream<Uint8Array>);
     try {
       await g.connect(ours);
     } catch (err) {
       g.kill();
-      throw new Error(`cannot open the channel to generation ${o.config.generation}: ${(err as Error).message}`);
+      throw new Error(`cannot open the channel to a generation process (pid ${g.pid}): ${(err as Error).message}`);
     }
-    g.send({ type: "boot", config: o.config });
     return g;
+  }
+
+  /**
+   * Makes this process generation `config.generation`: it imports the app and reports ready.
+   * False if it cannot (it died, or its channel is gone): the caller spawns another.
+   */
+  boot(config: BootConfig): boolean {
+    if (!this.alive || this.peerHungUp()) return false;
+    this.number = config.generation;
+    this.bootSentAt = this.startedAt = performance.now();
+    return this.send({ type: "boot", config });
+  }
+
+  /**
+   * The process behind a standby may have died a moment ago (kill -9) without its exit having
+   * been reported yet; its end of the channel is closed by the kernel at once, so ask poll(2).
+   */
+  private peerHungUp(): boolean {
+    if (!this.ends || !this.channel?.isOpen) return true;
+    const pfd = new DataView(new ArrayBuffer(8));
+    pfd.setInt32(0, this.ends.stream, true);
+    pfd.setInt16(4, POLLRDHUP, true);
+    const n = libc.poll(new Uint8Array(pfd.buffer), 1, 0);
+    return n > 0 && (pfd.getInt16(6, true) & (POLLHUP | POLLRDHUP | POLLERR)) !== 0;
   }
 
   get alive(): boolean {
@@ -108,7 +156,7 @@ export class GenerationProcess {
       this.channel.send(m, fds);
       return true;
     } catch (err) {
-      console.error(`liveframe: sending ${m.type} to generation ${this.number} failed: ${(err as Error).message}`);
+      console.error(`liveframe: sending ${m.type} to ${this.name} failed: ${(err as Error).message}`);
       return false;
     }
   }
@@ -123,7 +171,7 @@ export class GenerationProcess {
     return new Promise<MessageOf<T>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`generation ${this.number} (pid ${this.pid}) was not ${what} within ${fmtSeconds(timeoutMs)}`));
+        reject(new Error(`${this.name} was not ${what} within ${fmtSeconds(timeoutMs)}`));
       }, timeoutMs);
       const waiter: Waiter = {
         type,
@@ -146,18 +194,24 @@ export class GenerationProcess {
     if (this.alive) this.proc.kill(9);
   }
 
+  /** "generation 3 (pid 123)", or "the standby process (pid 123)" before boot. */
+  get name(): string {
+    return this.number > 0 ? `generation ${this.number} (pid ${this.pid})` : `the standby process (pid ${this.pid})`;
+  }
+
   describeExit(): string {
     const e = this.exit;
     const how = !e ? "is running" : e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
     const tail = this.stderrTail.trim();
-    return `generation ${this.number} (pid ${this.pid}) ${how}${tail && !this.bootError ? `; its last error output:\n${indent(tail)}` : ""}`;
+    return `${this.name} ${how}${tail && !this.bootError ? `; its last error output:\n${indent(tail)}` : ""}`;
   }
 
   private async connect(ends: ChannelEnds): Promise<void> {
+    this.ends = ends;
     this.channel = await Channel.open<GenerationMessage, SupervisorMessage>(
       ends,
       generationMessageSchema,
-      `generation ${this.number} (pid ${this.pid})`,
+      `generation process (pid ${this.pid})`,
       {
         message: (m, fds) => {
           for (const fd of fds) close(fd); // generations never send fds to the supervisor
@@ -165,7 +219,7 @@ export class GenerationProcess {
         },
         close: (error) => {
           if (error) {
-            console.error(`liveframe: ${error.message}; stopping generation ${this.number}`);
+            console.error(`liveframe: ${error.message}; stopping ${this.name}`);
             this.kill();
           }
         },
@@ -176,6 +230,11 @@ export class GenerationProcess {
   private onMessage(m: GenerationMessage): void {
     if (m.type === "counts") {
       this.counts = m.counts;
+      return;
+    }
+    if (m.type === "standing-by") {
+      this.standingBy = true;
+      this.runtimeMs = m.runtimeMs;
       return;
     }
     if (m.type === "boot-failed") {

@@ -1,11 +1,14 @@
 // The supervisor: owns the listeners and the control socket, runs one generation at a time
-// (two during a reload), replaces a crashed one, and reloads on request.
+// (two during a reload), replaces a crashed one, and reloads on request. It keeps the next
+// generation's process started ahead of need (the standby, see standby.ts): a reload or restart
+// then only imports the app.
 import { close } from "../../ffi/index.ts";
-import { channelPair, type GenerationMessage } from "../handoff/index.ts";
+import { channelPair, type BootConfig, type GenerationMessage } from "../handoff/index.ts";
 import { ControlServer } from "./control.ts";
 import { fmtSeconds, GenerationProcess } from "./generation-process.ts";
 import { closeListeners, openListeners, type Listener } from "./listeners.ts";
 import { prepareRuntimeDir } from "./runtime-dir.ts";
+import { changedFile, envKey, runtimeFingerprint } from "./standby.ts";
 import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
 
 /** `status` shows this many recent reloads. */
@@ -20,6 +23,20 @@ const RESTART_BACKOFF_MAX_MS = 10_000;
 const STABLE_AFTER_MS = 10_000;
 /** A graceful stop waits this long beyond the drain timeout before it kills what remains. */
 const STOP_GRACE_MS = 5_000;
+/** A standby that dies unused is replaced after this (0 the first time)... */
+const STANDBY_RESPAWN_MIN_MS = 250;
+/** ...doubling up to this: a runtime that cannot even import must not become a spawn loop. */
+const STANDBY_RESPAWN_MAX_MS = 30_000;
+
+/** The next generation's process, spawned ahead of need, and what it was spawned with. */
+interface Standby {
+  /** Resolves once spawned with its channel open (it may still be importing the runtime). */
+  ready: Promise<GenerationProcess>;
+  process: GenerationProcess | null;
+  /** Spawned with this env and these runtime files: if either changed since, it is not used. */
+  env: string;
+  fingerprint: string;
+}
 
 export class SupervisorProcess implements Supervisor {
   readonly exited: Promise<number>;
@@ -36,6 +53,10 @@ export class SupervisorProcess implements Supervisor {
   private readonly startedAt = performance.now();
   private control: ControlServer | null = null;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private standby: Standby | null = null;
+  private standbyTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Standbys in a row that died unused (reset when one is used). */
+  private standbyFailures = 0;
 
   private constructor(
     private readonly o: SupervisorOptions,
@@ -65,6 +86,7 @@ export class SupervisorProcess implements Supervisor {
     }
     if (o.handleSignals !== false) s.installSignals();
     s.emit({ type: "ready", generation: s.active.number, pid: s.active.pid, listeners: listeners.map((l) => l.info) });
+    s.prepareStandby();
     return s;
   }
 
@@ -81,6 +103,7 @@ export class SupervisorProcess implements Supervisor {
       reloads: [...this.reloads],
       restarts: this.restarts,
       runtimeDir: this.o.runtimeDir,
+      standbyPid: this.standbyPid(),
     };
   }
 
@@ -140,6 +163,7 @@ export class SupervisorProcess implements Supervisor {
         servingMs,
         totalMs: performance.now() - t0,
         ...given,
+        standby: next.prestarted,
         reason: opts.reason,
         at,
       };
@@ -161,9 +185,10 @@ export class SupervisorProcess implements Supervisor {
     // Whoever serves now died during the reload (old before the new one took over, or the new
     // one while taking over): nobody serves, so start the app again.
     if (!this.active.alive && !this.stopping) void this.restartAfterCrash(this.active);
+    else this.prepareStandby();
     this.reloads.push(outcome);
     if (this.reloads.length > RELOAD_HISTORY) this.reloads.shift();
-    this.emit({ type: outcome.ok ? "reloaded" : "reload-failed", outcome });
+    this.emit({ type: outcome.ok ? "reloaded" : "reload-failed", outcome, ...(outcome.ok && next ? { phases: bootPhases(next) } : {}) });
     return outcome;
   }
 
@@ -174,7 +199,10 @@ export class SupervisorProcess implements Supervisor {
 
   // ── generations ──────────────────────────────────────────────────────────────────────
 
-  /** Spawns the next generation and waits until it has booted (nothing taken yet). */
+  /**
+   * Makes the next generation (the standby if there is a usable one, else a process spawned
+   * now) and waits until it has booted (app imported, start hook done; nothing taken yet).
+   */
   private async bootGeneration(
     timeoutMs = this.o.readyTimeoutMs,
     onSpawn?: (g: GenerationProcess) => unknown,
@@ -182,29 +210,121 @@ export class SupervisorProcess implements Supervisor {
     // A generation number is used up only once it serves (listenOn): `status` shows a number
     // that grows by one per successful reload or restart, whatever failed in between.
     const number = this.nextNumber;
-    const g = await GenerationProcess.spawn({
-      config: {
-        generation: number,
-        entry: this.o.entry,
-        server: this.o.server,
-        health: this.o.health ?? false,
-        drainTimeoutMs: this.o.drainTimeoutMs,
-        runtimeDir: this.o.runtimeDir,
-      },
-      env: { ...process.env, ...this.o.env },
-      onMessage: (gen, m) => this.onStrayMessage(gen, m),
-    });
+    const config: BootConfig = {
+      generation: number,
+      entry: this.o.entry,
+      server: this.o.server,
+      health: this.o.health ?? false,
+      drainTimeoutMs: this.o.drainTimeoutMs,
+      runtimeDir: this.o.runtimeDir,
+    };
+    const env = this.generationEnv();
+    let g = await this.takeStandby(env);
+    if (g && !g.boot(config)) {
+      // It died a moment ago (its exit not reported yet) or its channel broke: spawn as before.
+      g.kill();
+      g = null;
+    }
+    if (g) g.prestarted = true;
+    else {
+      g = await this.spawnProcess(env);
+      if (!g.boot(config)) {
+        g.kill();
+        throw new Error(`generation ${number} failed to start: ${g.describeExit()}`);
+      }
+    }
     onSpawn?.(g);
-    this.generations.add(g);
-    void g.exited.then(() => this.onExit(g));
     try {
-      await g.waitFor("ready", timeoutMs, "ready");
+      g.readyReport = await g.waitFor("ready", timeoutMs, "ready");
     } catch (err) {
       g.kill();
       const hint = g.alive && !g.exit ? "; is its start hook stuck? give it longer with --timeout" : "";
       throw new Error(`generation ${number} failed to start: ${(err as Error).message}${/not ready within/.test((err as Error).message) ? hint : ""}`);
     }
     return g;
+  }
+
+  private generationEnv(): Record<string, string | undefined> {
+    return { ...process.env, ...this.o.env };
+  }
+
+  /** Spawns a generation process (it imports liveframe's runtime, then waits for boot). */
+  private async spawnProcess(env: Record<string, string | undefined>): Promise<GenerationProcess> {
+    const g = await GenerationProcess.spawn({ runtimeDir: this.o.runtimeDir, env, onMessage: (gen, m) => this.onStrayMessage(gen, m) });
+    this.generations.add(g);
+    void g.exited.then(() => this.onExit(g));
+    return g;
+  }
+
+  /** Starts the standby if there is none (after `delayMs`, when one died unused). */
+  private prepareStandby(delayMs = 0): void {
+    if (this.o.standby === false || this.stopping || this.standby || this.standbyTimer) return;
+    if (delayMs > 0) {
+      this.standbyTimer = setTimeout(() => {
+        this.standbyTimer = null;
+        this.prepareStandby();
+      }, delayMs);
+      return;
+    }
+    const env = this.generationEnv();
+    // Taken before the spawn: a file changed after this is detected, even one changed while
+    // the process was importing it.
+    const fingerprint = runtimeFingerprint(this.o.entry);
+    const standby: Standby = { ready: this.spawnProcess(env), process: null, env: envKey(env), fingerprint };
+    this.standby = standby;
+    standby.ready.then(
+      (g) => {
+        standby.process = g;
+        // A stop that began while it was spawning has no use for it.
+        if (this.stopping) g.kill();
+      },
+      (err: Error) => {
+        if (this.standby !== standby) return;
+        this.standby = null;
+        this.standbyDied(err.message);
+      },
+    );
+  }
+
+  /**
+   * The standby, taken (a new one is prepared after this reload or restart), if it was spawned
+   * with this env and the runtime's files have not changed since; otherwise it is killed.
+   */
+  private async takeStandby(env: Record<string, string | undefined>): Promise<GenerationProcess | null> {
+    if (this.standbyTimer) {
+      clearTimeout(this.standbyTimer);
+      this.standbyTimer = null;
+    }
+    const s = this.standby;
+    this.standby = null;
+    if (!s) return null;
+    const g = await s.ready.catch(() => null);
+    if (!g || !g.alive) return null;
+    const fingerprint = runtimeFingerprint(this.o.entry);
+    if (s.env !== envKey(env) || s.fingerprint !== fingerprint) {
+      // Spawned with an env or liveframe files that are no longer current: start afresh.
+      const what = s.env !== envKey(env) ? "the environment" : changedFile(s.fingerprint, fingerprint);
+      console.error(`liveframe: ${what} changed since the standby (pid ${g.pid}) started: starting the new generation afresh`);
+      g.kill();
+      return null;
+    }
+    this.standbyFailures = 0;
+    return g;
+  }
+
+  private standbyPid(): number | undefined {
+    const g = this.standby?.process;
+    return g && g.alive && g.standingBy ? g.pid : undefined;
+  }
+
+  /** The standby died unused: say so, and prepare another (backing off if it keeps dying). */
+  private standbyDied(why: string): void {
+    if (this.stopping) return;
+    this.standbyFailures++;
+    const delayMs =
+      this.standbyFailures === 1 ? 0 : Math.min(STANDBY_RESPAWN_MAX_MS, STANDBY_RESPAWN_MIN_MS * 2 ** (this.standbyFailures - 2));
+    console.error(`liveframe: ${why}; preparing another standby${delayMs > 0 ? ` in ${fmtSeconds(delayMs)}` : ""} (a reload meanwhile spawns its generation directly)`);
+    this.prepareStandby(delayMs);
   }
 
   /** Gives a booted generation the supervisor's listeners; resolves once it accepts on them. */
@@ -261,6 +381,13 @@ export class SupervisorProcess implements Supervisor {
 
   private onExit(g: GenerationProcess): void {
     this.generations.delete(g);
+    if (this.standby?.process === g) {
+      this.standby = null;
+      if (!g.expectingExit) this.standbyDied(g.describeExit());
+      return;
+    }
+    // A standby that never booted served nothing: no generation exited.
+    if (g.number === 0) return;
     const e = g.exit!;
     this.emit({ type: "generation-exited", generation: g.number, pid: g.pid, code: e.code, signal: e.signal, expected: g.expectingExit });
     if (g !== this.active || g.expectingExit || this.stopping) return;
@@ -292,6 +419,7 @@ export class SupervisorProcess implements Supervisor {
           await this.listenOn(g, this.o.readyTimeoutMs);
           this.active = g;
           this.emit({ type: "ready", generation: g.number, pid: g.pid, restart: true });
+          this.prepareStandby();
           return;
         } catch (err) {
           console.error(`liveframe: restart failed: ${(err as Error).message}`);
@@ -331,6 +459,13 @@ export class SupervisorProcess implements Supervisor {
     // A generation still booting is killed; one already serving (mid-reload) stops gracefully below.
     const booting = this.reloading?.next;
     if (booting && booting !== this.active) booting.kill();
+    // The standby holds nothing: kill it (one still spawning is killed once spawned).
+    if (this.standbyTimer) clearTimeout(this.standbyTimer);
+    this.standbyTimer = null;
+    const standby = this.standby;
+    this.standby = null;
+    const spare = await standby?.ready.catch(() => null);
+    spare?.kill();
     const live = [...this.generations];
     for (const g of live) {
       g.expectingExit = true;
@@ -359,4 +494,14 @@ export class SupervisorProcess implements Supervisor {
       console.error(`liveframe: an onEvent handler threw: ${(err as Error).message}`);
     }
   }
+}
+
+/**
+ * Where a generation's boot time went (the `reloaded` event carries it; bench/reload/boot-phases.ts
+ * reports it): process start → liveframe's runtime imported (off the reload's path for a
+ * standby), then on the reload's path: the app's import, and the rest of the boot (start hook,
+ * server built).
+ */
+function bootPhases(g: GenerationProcess): { standby: boolean; runtimeMs?: number; appMs?: number; bootMs?: number } {
+  return { standby: g.prestarted, runtimeMs: g.runtimeMs ?? undefined, appMs: g.readyReport?.appMs, bootMs: g.readyReport?.bootMs };
 }

@@ -24,6 +24,7 @@ export const supervisorOptionsSchema = z.object({
   env: z.record(z.string(), z.string()).optional(),
   onEvent: z.unknown().optional(),
   handleSignals: z.boolean().optional(),
+  standby: z.boolean().optional(),
 });
 
 export type SupervisorEventType =
@@ -66,6 +67,11 @@ export interface SupervisorOptions {
   onEvent?(e: SupervisorEvent): void;
   /** Extension: map SIGHUP to reload and SIGTERM/SIGINT to stop (default true). */
   handleSignals?: boolean;
+  /**
+   * Extension: keep the next generation's process started, with liveframe's runtime imported,
+   * so a reload or restart only imports the app (default true; false spawns it cold).
+   */
+  standby?: boolean;
 }
 
 export interface ReloadOutcome {
@@ -82,6 +88,8 @@ export interface ReloadOutcome {
   requestsDrained: number;
   /** Extension: busy connections cut at the drain timeout. */
   closedBusy?: number;
+  /** Extension: the new generation was the pre-started standby process (false: spawned cold). */
+  standby?: boolean;
   error?: string;
   /** Extension: why the reload happened (control socket, SIGHUP, a caller's reason). */
   reason?: string;
@@ -102,6 +110,8 @@ export interface StatusReport {
   restarts: number;
   /** Extension. */
   runtimeDir: string;
+  /** Extension: the standby process (runtime imported, waiting to become the next generation), once it waits. */
+  standbyPid?: number;
 }
 
 export interface Supervisor {
