@@ -44,6 +44,7 @@ export const statusCommand: Command = {
     const restarts = s.restarts > 0 ? c.yellow(`, ${s.restarts} crash restart${s.restarts === 1 ? "" : "s"}`) : "";
     ctx.out(`${c.bold("generation")}   ${s.generation} (pid ${s.generationPid})${restarts}`);
     for (const l of s.listeners) ctx.out(`${c.bold("listening")}    ${l.family} ${l.address}:${l.port}`);
+    ctx.out(`${c.bold("standby")}      ${s.standbyPid ? `pid ${s.standbyPid} (runtime loaded, waiting for the next reload)` : "none ready"}`);
     ctx.out(`${c.bold("connections")}  ${s.connections}`);
     if (s.reloads.length) {
       ctx.out(c.bold("recent reloads"));
