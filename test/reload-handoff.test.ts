@@ -74,7 +74,9 @@ test("a POST whose body straddles a reload completes in the old generation; its 
   expect(reply.body).toMatch(/^1 \d+ posted 20000$/);
   const r = await reloading;
   expect(r.code).toBe(0);
-  expect(r.stdout).toContain("1 connection handed over");
+  // At least the POST's connection; a /probe connection generation 1 accepted may still be
+  // open at release time and move too. That the POST's connection moved is shown by /after.
+  expect(r.stdout).toMatch(/\b[1-9]\d* connections? handed over/);
   expect(r.stdout).toContain("1 request drained");
   const after = await c!.get("/after");
   expect(servedBy(after.body).generation).toBe(2);
