@@ -25,6 +25,9 @@ test("an app with start and stop hooks loads; start runs before loadApp resolves
 const failures: [string, string, RegExp][] = [
   ["throws at import", `const a = 1;\nthrow new Error("no database");\nexport default {};\n`, /failed to load: no database \(at .*app\d+\.ts:2:\d+\)/],
   ["syntax error", `export default {\n  fetch() {}\n  broken here\n};\n`, /failed to load: syntax error\n\s+.*app\d+\.ts:3:\d+: /],
+  // Bun reports a file with exactly one syntax error as a lone BuildMessage, not an AggregateError.
+  ["single syntax error", `export default {\n  fetch( {\n}\n`, /failed to load: syntax error\n\s+.*app\d+\.ts:3:\d+: Expected "\)" but found end of file/],
+  ["single syntax error in a statement", `const x: number = ;\nexport default { fetch: () => new Response("") };\n`, /failed to load: syntax error\n\s+.*app\d+\.ts:1:\d+: Unexpected ;/],
   ["no default export", `export const x = 1;\n`, /does not default-export an app/],
   ["default without fetch", `export default { get() {} };\n`, /does not default-export an app/],
   ["start is not a function", `export const start = 5;\nexport default { fetch: () => new Response("") };\n`, /the `start` export must be a function/],

@@ -40,18 +40,27 @@ export async function loadApp(entry: string): Promise<LoadedApp> {
   return { app: app as FetchApp, stop, importMs };
 }
 
+type SourcePosition = { file?: string; line?: number; column?: number; lineText?: string };
+type Positioned = { message?: string; position?: SourcePosition | null };
+
+/** `file:line:column: message` and the offending line, for one Bun build or resolve message. */
+function atPosition(e: Positioned): string {
+  const p = e.position;
+  const at = p?.file ? `${p.file}:${p.line ?? "?"}:${p.column ?? "?"}: ` : "";
+  return `${at}${e.message ?? String(e)}${p?.lineText ? `\n    ${p.lineText.trim()}` : ""}`;
+}
+
 /**
- * One line per problem, with file:line:column: Bun reports a syntax error as an
- * AggregateError whose `errors` carry `position`; a thrown error has its site in `stack`.
+ * One line per problem, with file:line:column: Bun reports a syntax error as a BuildMessage
+ * carrying `position` (one error) or an AggregateError of them (several); a thrown error has
+ * its site in `stack`.
  */
 export function describeError(err: unknown): string {
   if (err instanceof AggregateError && Array.isArray(err.errors) && err.errors.length > 0) {
-    const lines = err.errors.slice(0, 5).map((e: { message?: string; position?: { file?: string; line?: number; column?: number; lineText?: string } }) => {
-      const p = e.position;
-      const at = p?.file ? `${p.file}:${p.line ?? "?"}:${p.column ?? "?"}: ` : "";
-      return `${at}${e.message ?? String(e)}${p?.lineText ? `\n    ${p.lineText.trim()}` : ""}`;
-    });
-    return `syntax error\n  ${lines.join("\n  ")}`;
+    return `syntax error\n  ${err.errors.slice(0, 5).map(atPosition).join("\n  ")}`;
+  }
+  if (err !== null && typeof err === "object" && (err as Positioned).position?.file) {
+    return `syntax error\n  ${atPosition(err as Positioned)}`;
   }
   if (err instanceof Error) {
     const site = err.stack
