@@ -8,15 +8,22 @@
 // which a connection may be released to another owner (with the bytes it has read but not yet
 // parsed). Any protocol error answers with its status and closes: we never guess where the next
 // request starts.
+//
+// This file is the state machine only: data in, parse, dispatch to the app, deadlines, idle,
+// release and handover. A body still arriving while the app runs is body-stream.ts's job; writing
+// the response is response-writer.ts's. Both are plain functions taking the connection, so the
+// fields they share with it are not private (the class is internal to the engine). The states are
+// declared here, beside the transitions: Bun inlines a const enum only in its own file, and most
+// state tests are in this one.
 import type { Socket } from "bun";
 import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
+import { failBodyStream, feedBodyStream, startBodyStream, STREAM_BODY_BYTES } from "./body-stream.ts";
 import { HttpError } from "./errors.ts";
 import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
-import { isLight, kSource, LightResponse, NativeResponse, SourceResponse } from "./light-response.ts";
+import { LightResponse, SourceResponse } from "./light-response.ts";
 import { Outbox } from "./outbox.ts";
 import { abortRequest, LiveRequest } from "./request.ts";
-import { dateLine, linesFromHeaders, linesFromInit, newFieldFacts } from "./response-head.ts";
-import { statusLine } from "./status.ts";
+import { handlerFailed, reject, respond } from "./response-writer.ts";
 import { normalizePath } from "./url.ts";
 import type { ServerCore } from "./server-core.ts";
 
@@ -31,7 +38,7 @@ export const enum State {
   Closed,
 }
 
-const enum Deadline {
+export const enum Deadline {
   None,
   Idle,
   Head,
@@ -51,14 +58,6 @@ const LINGER_MS = 5_000;
 // (requestTimeoutMs, 60 s by default): a peer that takes no byte for that long is given up on.
 
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
-/**
- * A body larger than this (or chunked) that has not fully arrived with its head is streamed to
- * the app as it arrives, with backpressure; smaller ones are collected first (cheaper).
- */
-const STREAM_BODY_BYTES = 64 * 1024;
-/** What Bun.serve and the Fetch spec give a string body without a Content-Type. */
-const TEXT_PLAIN = "content-type: text/plain;charset=utf-8\r\n";
-const facts = newFieldFacts();
 let urlHost = "";
 let urlPath = "";
 let url = "";
@@ -70,16 +69,16 @@ export class Connection {
   buf: Buffer | null = null;
   bufStart = 0;
   private scanFrom = 0;
-  private head: RequestHead | null = null;
+  head: RequestHead | null = null;
   /** The request being handled or answered (its signal aborts if the client leaves). */
   private request: LiveRequest | null = null;
-  private decoder: BodyDecoder | null = null;
+  decoder: BodyDecoder | null = null;
   /** Set while a large body is streamed to the app as it arrives (see startBodyStream). */
-  private bodyCtl: ReadableStreamDefaultController<Uint8Array> | null = null;
-  private bodyPaused = false;
-  private keepAlive = true;
-  private readonly outbox: Outbox;
-  private reader: { cancel(): Promise<void> } | null = null;
+  bodyCtl: ReadableStreamDefaultController<Uint8Array> | null = null;
+  bodyPaused = false;
+  keepAlive = true;
+  readonly outbox: Outbox;
+  reader: { cancel(): Promise<void> } | null = null;
   private readPaused = false;
   private peerEnded = false;
   /** True while process() is on the stack: a synchronous response lets its loop continue. */
@@ -90,8 +89,8 @@ export class Connection {
    */
   kept = false;
   deadline = 0;
-  private deadlineKind = Deadline.None;
-  private requestDeadline = 0;
+  deadlineKind = Deadline.None;
+  requestDeadline = 0;
 
   constructor(
     readonly server: ServerCore,
@@ -111,7 +110,7 @@ export class Connection {
       return;
     }
     if (this.bodyCtl !== null) {
-      this.feedBodyStream();
+      feedBodyStream(this);
       return;
     }
     // Busy or released: keep the bytes (pipelined requests), but bound how much we read ahead.
@@ -128,7 +127,7 @@ export class Connection {
     // app can tell, so request.signal aborts (as Bun.serve does). A response the handler still
     // returns is written all the same (a half-closed client may be reading it), then we close.
     if (this.state === State.Handling && this.request !== null) abortRequest(this.request);
-    this.failBodyStream(new Error("the client closed the connection before the request body was complete"));
+    failBodyStream(this, new Error("the client closed the connection before the request body was complete"));
     if (this.state === State.Head || this.state === State.Body) this.close();
   }
 
@@ -139,7 +138,7 @@ export class Connection {
       abortRequest(this.request);
       this.request = null;
     }
-    this.failBodyStream(new Error("the connection closed before the request body was complete"));
+    failBodyStream(this, new Error("the connection closed before the request body was complete"));
     if (this.reader !== null) {
       this.reader.cancel().catch(() => {});
       this.reader = null;
@@ -253,7 +252,7 @@ export class Connection {
               const head = this.head!;
               if (head.chunked || head.contentLength > STREAM_BODY_BYTES) {
                 this.state = State.Handling;
-                this.dispatch(this.startBodyStream(d));
+                this.dispatch(startBodyStream(this, d));
                 return;
               }
               return;
@@ -270,10 +269,10 @@ export class Connection {
         return;
       }
     } catch (err) {
-      if (err instanceof HttpError) this.reject(err.status, err.message);
+      if (err instanceof HttpError) reject(this, err.status, err.message);
       else {
         console.error("liveframe: internal error while parsing a request:", err);
-        this.reject(500, "internal error");
+        reject(this, 500, "internal error");
       }
     } finally {
       this.processing = false;
@@ -289,7 +288,7 @@ export class Connection {
     this.setDeadline(Deadline.Head);
   }
 
-  private setDeadline(kind: Deadline): void {
+  setDeadline(kind: Deadline): void {
     const now = this.server.now;
     const l = this.server.limits;
     this.deadlineKind = kind;
@@ -319,94 +318,11 @@ export class Connection {
     } else if (this.state === State.Head && this.buffered() === 0 && this.outbox.flushed) {
       this.close(); // idle keep-alive timeout (or only empty lines before it): nothing to answer
     } else if (this.bodyCtl !== null) {
-      this.failBodyStream(new Error("request body not received in time"));
-      if (this.state === State.Handling) this.reject(408, "request body not received in time");
+      failBodyStream(this, new Error("request body not received in time"));
+      if (this.state === State.Handling) reject(this, 408, "request body not received in time");
       else this.close();
     } else if (this.state === State.Head || this.state === State.Body) {
-      this.reject(408, this.deadlineKind === Deadline.Head ? "header section not received in time" : "request not received in time");
-    }
-  }
-
-  // ---- streamed request bodies -------------------------------------------------------------
-
-  /** From now on decoded body bytes go to a stream the app reads; returns that stream. */
-  private startBodyStream(d: BodyDecoder): ReadableStream<Uint8Array> {
-    const conn = this;
-    const stream = new ReadableStream<Uint8Array>(
-      {
-        start(ctl) {
-          conn.bodyCtl = ctl;
-          for (const part of d.takeParts()) ctl.enqueue(part);
-        },
-        pull() {
-          if (conn.bodyPaused && conn.bodyCtl !== null) {
-            conn.bodyPaused = false;
-            conn.socket.resume();
-          }
-        },
-        cancel() {
-          // The app does not want the rest: keep decoding it (to find the next request) but drop it.
-          d.sink = () => {};
-        },
-      },
-      { highWaterMark: STREAM_BODY_BYTES, size: (chunk) => chunk?.byteLength ?? 0 },
-    );
-    d.sink = (chunk) => {
-      const ctl = this.bodyCtl;
-      if (ctl === null) return;
-      try {
-        ctl.enqueue(chunk);
-      } catch {
-        // cancelled or errored meanwhile: drop
-      }
-    };
-    return stream;
-  }
-
-  /** New bytes while the app is already running: decode them into its body stream. */
-  private feedBodyStream(): void {
-    const d = this.decoder!;
-    const b = this.buf!;
-    try {
-      this.bufStart = d.feed(b, this.bufStart, b.length);
-    } catch (err) {
-      const status = err instanceof HttpError ? err.status : 400;
-      const message = err instanceof Error ? err.message : String(err);
-      this.failBodyStream(err instanceof Error ? err : new Error(message));
-      if (this.state === State.Handling) this.reject(status, message);
-      else this.close();
-      return;
-    }
-    const ctl = this.bodyCtl!;
-    if (d.done) {
-      this.bodyCtl = null;
-      this.deadline = 0;
-      this.deadlineKind = Deadline.None;
-      this.requestDeadline = 0;
-      if (this.bodyPaused) {
-        this.bodyPaused = false;
-        this.socket.resume();
-      }
-      try {
-        ctl.close();
-      } catch {
-        // cancelled by the app
-      }
-    } else if ((ctl.desiredSize ?? 1) <= 0 && !this.bodyPaused) {
-      // The app reads slower than the client sends: stop reading until it pulls (backpressure).
-      this.bodyPaused = true;
-      this.socket.pause();
-    }
-  }
-
-  private failBodyStream(err: Error): void {
-    const ctl = this.bodyCtl;
-    if (ctl === null) return;
-    this.bodyCtl = null;
-    try {
-      ctl.error(err);
-    } catch {
-      // already closed or errored
+      reject(this, 408, this.deadlineKind === Deadline.Head ? "header section not received in time" : "request not received in time");
     }
   }
 
@@ -431,221 +347,25 @@ export class Connection {
       res = this.server.app.fetch(req as unknown as Request);
     } catch (err) {
       g.Response = SourceResponse;
-      this.handlerFailed(err);
+      handlerFailed(this, err);
       return;
     }
     g.Response = SourceResponse;
     if (res instanceof Promise || (typeof res === "object" && res !== null && typeof (res as PromiseLike<unknown>).then === "function")) {
       (res as PromiseLike<unknown>).then(
-        (r) => this.respond(r),
-        (err) => this.handlerFailed(err),
+        (r) => respond(this, r),
+        (err) => handlerFailed(this, err),
       );
       return;
     }
-    this.respond(res);
-  }
-
-  private handlerFailed(err: unknown): void {
-    if (this.state === State.Writing) {
-      console.error("liveframe: writing the response failed:", err);
-      this.close();
-      return;
-    }
-    if (this.state !== State.Handling) return;
-    console.error("liveframe: the app's fetch handler threw:", err);
-    this.sendSimple(500, "Internal Server Error", this.keepAlive);
-  }
-
-  respond(res: unknown): void {
-    if (this.state !== State.Handling) return;
-    // Answering before the request body is complete: the rest will not be read; say so.
-    if (this.bodyCtl !== null) this.keepAlive = false;
-    try {
-      if (isLight(res) && res._native === undefined) {
-        if (this.writeLight(res)) return;
-        res = res._materialize();
-      }
-      if (!(res instanceof NativeResponse)) {
-        throw new TypeError(`the app's fetch handler returned ${res === null ? "null" : typeof res}, not a Response`);
-      }
-      this.writeNative(res);
-    } catch (err) {
-      this.handlerFailed(err);
-    }
-  }
-
-  /** Fast path: body is a string, bytes or nothing, headers a plain record. False = take the slow path. */
-  private writeLight(res: LightResponse): boolean {
-    const init = res._init;
-    const lines = linesFromInit(init?.headers as Record<string, unknown> | undefined, facts);
-    if (facts.invalid || facts.wide) return false;
-    const status = init?.status ?? 200;
-    let head = statusLine(status, init?.statusText) + lines;
-    if (!facts.hasDate) head += dateLine();
-    const body = res._body;
-    if (typeof body === "string" && !facts.hasContentType) head += TEXT_PLAIN;
-    if (facts.close) this.keepAlive = false;
-    this.state = State.Writing;
-    this.writeWhole(head, body, status, facts.contentLength);
-    this.finish();
-    return true;
-  }
-
-  private writeNative(res: Response): void {
-    const status = res.status;
-    if (!(status >= 100 && status <= 999)) throw new RangeError(`the app's Response has status ${status}, which HTTP cannot carry`);
-    const lines = linesFromHeaders(res.headers, facts);
-    if (facts.invalid) throw new TypeError("the app's Response has a header field that cannot be sent (e.g. a Content-Length that is not a number)");
-    let head = statusLine(status, res.statusText);
-    head += lines;
-    if (!facts.hasDate) head += dateLine();
-    if (facts.close) this.keepAlive = false;
-    const wide = facts.wide;
-    const appLength = facts.contentLength;
-    this.state = State.Writing;
-    // Built by us (SourceResponse) from a string or bytes and not read since: send the source.
-    const src = (res as { [kSource]?: unknown })[kSource];
-    if (src !== undefined && !res.bodyUsed) {
-      const bytes = src === null || typeof src === "string" || src instanceof Uint8Array ? src
-        : src instanceof ArrayBuffer ? new Uint8Array(src)
-        : ArrayBuffer.isView(src) ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
-        : undefined;
-      if (bytes !== undefined) {
-        // The runtime types a string body only when it sends it (Bun.serve does the same).
-        if (typeof bytes === "string" && !facts.hasContentType) head += TEXT_PLAIN;
-        this.writeWhole(head, bytes as string | Uint8Array | null, status, appLength, wide);
-        this.finish();
-        return;
-      }
-    }
-    const body = res.body;
-    if (body === null || this.head!.method === "HEAD" || status === 204 || status === 304) {
-      if (body !== null) body.cancel().catch(() => {});
-      this.writeWhole(head, null, status, appLength, wide);
-      this.finish();
-      return;
-    }
-    this.stream(head, body, status, wide).catch((err) => {
-      console.error("liveframe: response body stream failed:", err);
-      this.keepAlive = false;
-      this.close();
-    });
-  }
-
-  /** Head and a fully known body, in one write when it is small. */
-  private writeWhole(head: string, body: string | Uint8Array | null, status: number, appLength: string, wide = false): void {
-    const isHead = this.head!.method === "HEAD";
-    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
-    let bodyBytes = 0;
-    if (noBody) {
-      body = null;
-      if (status === 304 && appLength !== "") head += `content-length: ${appLength}\r\n`;
-    } else if (body === null) {
-      head += isHead && appLength !== "" ? `content-length: ${appLength}\r\n` : isHead ? "" : "content-length: 0\r\n";
-    } else {
-      bodyBytes = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
-      head += `content-length: ${bodyBytes}\r\n`;
-      if (isHead) body = null;
-    }
-    head += this.keepAlive ? (this.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
-    if (wide) {
-      const h = Buffer.from(head, "latin1");
-      this.outbox.write(h, h.byteLength);
-      if (body !== null) {
-        const b = typeof body === "string" ? Buffer.from(body) : body;
-        this.outbox.write(b, b.byteLength);
-      }
-      return;
-    }
-    if (body === null) this.outbox.write(head, head.length);
-    else if (typeof body === "string") this.outbox.write(head + body, head.length + bodyBytes);
-    else this.outbox.writeHeadAndBody(head, body);
-  }
-
-  /**
-   * A body of unknown length. Reads the first two chunks: if the stream ends there, the body is
-   * sent with a Content-Length like any other; otherwise chunked (or close-delimited for HTTP/1.0),
-   * waiting for the kernel to take each chunk before reading the next (backpressure).
-   */
-  private async stream(head: string, body: ReadableStream<unknown>, status: number, wide: boolean): Promise<void> {
-    const reader = body.getReader();
-    this.reader = reader;
-    const first = await reader.read();
-    if (this.state !== State.Writing) return;
-    if (first.done) {
-      this.reader = null;
-      this.writeWhole(head, new Uint8Array(0), status, "", wide);
-      this.finish();
-      return;
-    }
-    const firstBytes = toBytes(first.value);
-    const second = await reader.read();
-    if (this.state !== State.Writing) return;
-    if (second.done) {
-      this.reader = null;
-      this.writeWhole(head, firstBytes, status, "", wide);
-      this.finish();
-      return;
-    }
-    const chunked = this.head!.version === 11;
-    if (!chunked) this.keepAlive = false; // HTTP/1.0: the end of the body is the end of the connection
-    head += chunked ? "transfer-encoding: chunked\r\n" : "";
-    head += this.keepAlive ? (this.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
-    const h = Buffer.from(head, "latin1");
-    this.outbox.write(h, h.byteLength);
-    let chunk: Uint8Array | null = firstBytes;
-    let next: { done?: boolean; value?: unknown } = second;
-    for (;;) {
-      if (chunk !== null && chunk.byteLength > 0) {
-        if (chunked) {
-          const size = `${chunk.byteLength.toString(16)}\r\n`;
-          this.outbox.write(size, size.length);
-        }
-        this.outbox.write(chunk, chunk.byteLength);
-        if (chunked) this.outbox.write("\r\n", 2);
-        if (this.outbox.pending) {
-          this.setDeadline(Deadline.Drain);
-          await this.outbox.whenDrained();
-          if (this.state !== State.Writing) return;
-          this.deadline = 0;
-          this.deadlineKind = Deadline.None;
-        }
-      }
-      if (next.done) break;
-      chunk = toBytes(next.value);
-      next = await reader.read();
-      if (this.state !== State.Writing) return;
-    }
-    this.reader = null;
-    if (chunked) this.outbox.write("0\r\n\r\n", 5);
-    this.finish();
-  }
-
-  /** A short response the engine writes itself (errors). */
-  private sendSimple(status: number, text: string, keepAlive: boolean): void {
-    this.keepAlive = keepAlive;
-    this.state = State.Writing;
-    const head = statusLine(status) + dateLine() + "content-type: text/plain;charset=UTF-8\r\n";
-    this.writeWhole(head, text, status, "");
-    this.finish();
-  }
-
-  /** Refuses the request in progress: answer, then close (never guess where the next one starts). */
-  private reject(status: number, reason: string): void {
-    if (this.state >= State.Closing) return;
-    if (this.head === null) this.head = REJECT_HEAD; // the writer reads method and version
-    this.keepAlive = false;
-    this.state = State.Writing;
-    const head = statusLine(status) + dateLine() + "content-type: text/plain;charset=UTF-8\r\n";
-    this.writeWhole(head, `${reason}\n`, status, "");
-    this.close();
+    respond(this, res);
   }
 
   /** The response is complete: next request, or close. */
-  private finish(): void {
+  finish(): void {
     if (this.bodyCtl !== null) {
       // Answered without reading the whole body: the connection cannot carry another request.
-      this.failBodyStream(new Error("the response was sent before the request body was read"));
+      failBodyStream(this, new Error("the response was sent before the request body was read"));
       this.keepAlive = false;
     }
     this.request = null;
@@ -749,17 +469,4 @@ export class Connection {
     this.socket.end();
     this.server.forget(this);
   }
-}
-
-const REJECT_HEAD: RequestHead = {
-  method: "GET", target: "/", path: "/", host: "localhost", version: 11, buf: Buffer.alloc(0), fieldOffsets: [],
-  contentLength: -1, chunked: false, keepAlive: false, expectContinue: false,
-};
-
-function toBytes(v: unknown): Uint8Array {
-  if (v instanceof Uint8Array) return v;
-  if (typeof v === "string") return Buffer.from(v);
-  if (v instanceof ArrayBuffer) return new Uint8Array(v);
-  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  throw new TypeError("response body stream yielded a value that is not bytes or a string");
 }
