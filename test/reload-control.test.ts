@@ -1,18 +1,13 @@
 // The control socket and signals: only our uid (or root) gets an answer; hostile or
 // malformed requests are dropped and change nothing; one reload at a time; SIGHUP reloads;
 // stop lets in-flight requests finish.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { chmodSync } from "node:fs";
 import { join } from "node:path";
-import { APP_SOURCE, oneShot, RawClient, servedBy, startServer, type Server } from "./fixtures/harness.ts";
+import { APP_SOURCE, cleanUpAfterEachTest, oneShot, RawClient, startServer, type Server } from "./fixtures/harness.ts";
 
 let server: Server | null = null;
-const clients: RawClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await server?.cleanup();
-  server = null;
-}, 30_000); // cleanup waits for a graceful stop; the default hook timeout is 5 s
+cleanUpAfterEachTest();
 
 /** Connects to the control socket as `uid`, sends `line`, reports how the connection ended. */
 async function controlAs(uid: number, socketPath: string, line: string): Promise<{ how: string; got?: string }> {
@@ -115,9 +110,7 @@ test("SIGHUP reloads; SIGTERM stops gracefully", async () => {
 test("stop under load: requests in flight finish, then the supervisor exits 0", async () => {
   server = await startServer();
   const conns = await Promise.all(Array.from({ length: 8 }, () => RawClient.open(server!.port)));
-  clients.push(...conns);
   const idle = await Promise.all(Array.from({ length: 8 }, () => RawClient.open(server!.port)));
-  clients.push(...idle);
   for (const c of idle) expect((await c.get("/idle")).status).toBe(200);
   const inFlight = conns.map((c) => c.get("/slow?ms=1000"));
   await Bun.sleep(200);

@@ -1,22 +1,16 @@
 // Failed deploys and crashes: a new generation that cannot boot is killed and the reload
 // names the cause while the old generation keeps answering; a killed generation is replaced
 // while the supervisor's listener keeps queueing connections.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { BAD_APPS } from "./fixtures/bad-apps.ts";
-import { alive, APP_SOURCE, childPids, oneShot, RawClient, run, servedBy, startServer, waitForStandby, type Server } from "./fixtures/harness.ts";
+import { alive, APP_SOURCE, childPids, oneShot, RawClient, run, servedBy, startServer, waitForStandby, type Server, cleanUpAfterEachTest, waitUntilServedBy } from "./fixtures/harness.ts";
 
 let server: Server | null = null;
-const clients: RawClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await server?.cleanup();
-  server = null;
-}, 30_000); // cleanup waits for a graceful stop; the default hook timeout is 5 s
+cleanUpAfterEachTest();
 
 test("failed deploys (throw, syntax error, exit, not an app, never ready with --timeout 3) exit non-zero naming the cause; the old generation answers throughout; a good deploy then works", async () => {
   server = await startServer();
   const c = await RawClient.open(server.port);
-  clients.push(c);
   const gen1 = servedBy((await c.get("/start")).body);
   const cases: [keyof typeof BAD_APPS, RegExp, number][] = [
     ["throws", /database unreachable at import[\s\S]*app\.ts:2/, 30],
@@ -134,7 +128,6 @@ test("a crash loop backs off and says so; connections made meanwhile wait in the
   expect(server.log()).toMatch(/crash loop: [\s\S]*backing off/);
   // No generation serves now, yet the supervisor's listener accepts into its backlog.
   const waiting = await RawClient.open(server.port);
-  clients.push(waiting);
   const reply = waiting.get("/queued");
   server.writeApp(APP_SOURCE);
   const r = await reply;
@@ -147,26 +140,18 @@ test("a crash loop backs off and says so; connections made meanwhile wait in the
 /** Starts a reload that cannot finish (a POST body is half sent) and waits until generation 2 accepts. */
 async function reloadHeldOpen(s: Server) {
   const held = await RawClient.open(s.port);
-  clients.push(held);
   expect(servedBy((await held.get("/hold")).body).generation).toBe(1);
   const posted = held.send(`POST /upload HTTP/1.1\r\nhost: test\r\ncontent-length: 100\r\n\r\nhalf`)[0]!;
   posted.catch(() => {});
   await Bun.sleep(100);
   const reloading = s.reload();
-  let fresh = 0;
-  for (let i = 0; i < 400 && fresh !== 2; i++) {
-    const r = await oneShot(s.port, "/probe");
-    if ("body" in r) fresh = servedBy(r.body).generation;
-    if (fresh !== 2) await Bun.sleep(25);
-  }
-  expect(fresh).toBe(2);
+  expect(await waitUntilServedBy(s.port, 2)).toBe(true);
   return { held, posted, reloading };
 }
 
 test("the old generation killed while it hands over: the new one keeps serving what moved, and the reload completes", async () => {
   server = await startServer();
   const idle = await Promise.all(Array.from({ length: 4 }, () => RawClient.open(server!.port)));
-  clients.push(...idle);
   for (const c of idle) expect(servedBy((await c.get("/idle")).body).generation).toBe(1);
   const old = await server.status();
   const { posted, reloading } = await reloadHeldOpen(server);

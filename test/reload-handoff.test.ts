@@ -1,20 +1,14 @@
 // Reloads through the real CLI with real clients: keep-alive connections move between
 // generations and are never closed; a request in flight finishes in the old generation and
 // its connection moves afterwards, bytes already read included.
-import { afterEach, expect, test } from "bun:test";
-import { oneShot, RawClient, servedBy, startServer, type Server } from "./fixtures/harness.ts";
+import { expect, test } from "bun:test";
+import { oneShot, RawClient, servedBy, startServer, type Server, cleanUpAfterEachTest, waitUntilServedBy } from "./fixtures/harness.ts";
 
 let server: Server | null = null;
-const clients: RawClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await server?.cleanup();
-  server = null;
-}, 30_000); // cleanup waits for a graceful stop; the default hook timeout is 5 s
+cleanUpAfterEachTest();
 
 async function open(port: number, n: number): Promise<RawClient[]> {
   const out = await Promise.all(Array.from({ length: n }, () => RawClient.open(port)));
-  clients.push(...out);
   return out;
 }
 
@@ -61,13 +55,7 @@ test("a POST whose body straddles a reload completes in the old generation; its 
   const posted = c!.send(`POST /upload HTTP/1.1\r\nhost: test\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, 10_000)}`)[0]!;
   await Bun.sleep(100);
   const reloading = server.reload();
-  let fresh = 0;
-  for (let i = 0; i < 400 && fresh !== 2; i++) {
-    const r = await oneShot(server.port, "/probe");
-    if ("body" in r) fresh = servedBy(r.body).generation;
-    if (fresh !== 2) await Bun.sleep(25);
-  }
-  expect(fresh).toBe(2);
+  expect(await waitUntilServedBy(server.port, 2)).toBe(true);
   c!.socket.write(body.slice(10_000));
   const reply = await posted;
   expect(reply.status).toBe(200);

@@ -1,19 +1,14 @@
 // The standby: the supervisor keeps the next generation's process started (liveframe's runtime
 // imported, no app) so a reload only imports the app. A reload uses it and still sees the code
 // on disk; a standby that dies or fails is replaced; it never outlives the supervisor.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BAD_APPS } from "./fixtures/bad-apps.ts";
-import { alive, APP_SOURCE, RawClient, servedBy, startServer, waitForStandby, waitGone, type Server } from "./fixtures/harness.ts";
+import { alive, APP_SOURCE, RawClient, servedBy, startServer, waitForStandby, waitGone, type Server, cleanUpAfterEachTest } from "./fixtures/harness.ts";
 
 let server: Server | null = null;
-const clients: RawClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await server?.cleanup();
-  server = null;
-}, 30_000); // cleanup waits for a graceful stop; the default hook timeout is 5 s
+cleanUpAfterEachTest();
 
 /** The fixture app, answering "<generation> <pid> <tag> <path>": a change only a fresh import shows. */
 const tagged = (tag: string) => APP_SOURCE.replace("return new Response(`${me()} ${url.pathname}`);", `return new Response(\`\${me()} ${tag} \${url.pathname}\`);`);
@@ -22,7 +17,6 @@ test("a reload boots the standby: status shows standbyPid X before, generationPi
   expect(tagged("v2")).not.toBe(APP_SOURCE);
   server = await startServer();
   const c = await RawClient.open(server.port);
-  clients.push(c);
   expect(servedBy((await c.get("/one")).body).generation).toBe(1);
   // A liveframe source file changed by someone else in this repo meanwhile makes a standby
   // stale (it is then not used, by design): allow a retry for that, never for anything else.
@@ -54,7 +48,6 @@ test("a reload boots the standby: status shows standbyPid X before, generationPi
 test("a standby killed with -9 is replaced, and reloads still work (also when it is killed just before the reload)", async () => {
   server = await startServer();
   const c = await RawClient.open(server.port);
-  clients.push(c);
   const first = await waitForStandby(server);
   process.kill(first, "SIGKILL");
   expect(await waitGone(first)).toBe(true);
@@ -80,7 +73,6 @@ test("a standby killed with -9 is replaced, and reloads still work (also when it
 test("a failed boot kills the standby it used; a fresh standby is prepared and the next reload uses it", async () => {
   server = await startServer();
   const c = await RawClient.open(server.port);
-  clients.push(c);
   const used = await waitForStandby(server);
   server.writeApp(BAD_APPS.throws);
   const bad = await server.reload();
