@@ -321,12 +321,13 @@ function createEmpty(file: string): void {
   w[W_DIR_OFFSET] = HEADER_BYTES;
   w[W_DIR_LENGTH] = dir.length;
   buf.set(dir, HEADER_BYTES);
-  fs.writeFileSync(tmp, buf, { mode: 0o600 });
   try {
+    fs.writeFileSync(tmp, buf, { mode: 0o600 });
     fs.linkSync(tmp, file); // atomic, and never replaces a file another process created first
   } catch (e) {
     if ((e as { code?: string }).code !== "EEXIST") throw e;
   } finally {
-    fs.unlinkSync(tmp);
+    // force: a write that failed (disk full) may have left a partial tmp file, or none.
+    fs.rmSync(tmp, { force: true });
   }
 }
