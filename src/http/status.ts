@@ -34,7 +34,3 @@ export function statusLine(status: number, statusText?: string): string {
   }
   return line;
 }
-
-export function reasonPhrase(status: number): string {
-  return REASONS[status] ?? "";
-}
