@@ -2,7 +2,10 @@
 // names them, hostile frames close the channel with the peer named.
 import { afterEach, expect, test } from "bun:test";
 import { z } from "zod";
-import { close, createListener, getSockName, sendFds } from "../../ffi/index.ts";
+import { openSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { close, createListener, getSockName, isOpen, sendFds, SOCK_SEQPACKET, socketPair } from "../../ffi/index.ts";
 import { Channel, channelPair } from "./channel.ts";
 
 const schema = z.discriminatedUnion("type", [
@@ -82,4 +85,20 @@ test("fds announced but not queued, or queued under another sequence number, are
   const err = await closed;
   expect(err?.message).toContain("announced 1 fds");
   close(l.fd);
+});
+
+test("an open that Bun refuses closes both ends it was given, and says which channel", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "liveframe-channel-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  // A regular file is no socket: Bun.connect({fd}) rejects it (and leaves the fd open).
+  const file = openSync(join(dir, "not-a-socket"), "w+");
+  const [, seqpacket] = socketPair(SOCK_SEQPACKET);
+  let error: Error | undefined;
+  try {
+    await Channel.open<Msg, Msg>({ stream: file, fds: seqpacket }, schema, "generation 7", { message() {}, close() {} });
+  } catch (err) {
+    error = err as Error;
+  }
+  expect(error?.message).toContain("generation 7");
+  expect([isOpen(file), isOpen(seqpacket)]).toEqual([false, false]);
 });

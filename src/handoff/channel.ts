@@ -76,8 +76,26 @@ export class Channel<In, Out> {
     handlers: ChannelHandlers<In>,
   ): Promise<Channel<In, Out>> {
     const ch = new Channel<In, Out>(ends, schema, peer, handlers);
-    ch.socket = await Bun.connect({
-      fd: ends.stream,
+    try {
+      ch.socket = await Channel.connect(ch, ends.stream, peer);
+    } catch (err) {
+      // The channel owns both ends from the call on: a channel that never opened closes them,
+      // or each failed open would leak two fds. (Bun leaves the fd open when it refuses it.)
+      for (const fd of [ends.stream, ends.fds]) {
+        try {
+          close(fd);
+        } catch {
+          // already closed
+        }
+      }
+      throw new Error(`opening the channel to ${peer} failed: ${(err as Error)?.message ?? err}`, { cause: err });
+    }
+    return ch;
+  }
+
+  private static async connect<In, Out>(ch: Channel<In, Out>, fd: number, peer: string): Promise<Socket<undefined>> {
+    return await Bun.connect({
+      fd,
       socket: {
         data: (_s: Socket<undefined>, chunk: Uint8Array) => ch.onData(chunk),
         drain: () => ch.flush(),
@@ -85,7 +103,6 @@ export class Channel<In, Out> {
         error: (_s: Socket<undefined>, err: Error) => ch.shut(new Error(`channel to ${peer}: ${err.message}`)),
       },
     } as never);
-    return ch;
   }
 
   get isOpen(): boolean {
