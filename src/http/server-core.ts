@@ -1,7 +1,7 @@
 // The engine's server: listeners, the set of connections, the clock that enforces timeouts, and
 // the release/adopt half of a handoff. The public contract is `HttpServer` in types.ts.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import { createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
+import { close, createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
 import { Connection, State } from "./connection.ts";
 import { installSourceResponse } from "./light-response.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
@@ -51,7 +51,8 @@ const handlers: SocketHandler<any> = {
     if (c instanceof Connection) c.onClose();
   },
   error(socket: Socket<any>, _error: Error) {
-    // A socket error is followed by close; nothing to answer.
+    // Nothing to answer on a broken socket: treat it as closed now (onClose runs once, so the
+    // close event that may follow is a no-op).
     const c = socket.data;
     if (c instanceof Connection) c.onClose();
   },
@@ -125,7 +126,21 @@ export class ServerCore implements HttpServer {
     const data: Pending = { server: this, buffered };
     this.startClock();
     const opening = Bun.connect({ fd, socket: handlers, data, allowHalfOpen: true } as any) as unknown as Promise<unknown>;
-    opening.catch((err) => console.error(`liveframe: could not adopt connection fd ${fd}:`, err));
+    opening.catch((err) => {
+      // Bun rejects later than this call returns, so the caller already counted it adopted.
+      // Bun leaves the fd open when it refuses it (measured: a regular file's fd), and it is ours
+      // alone now: close it, or the client would hang on a socket nobody reads.
+      let closed = "closed it here";
+      try {
+        close(fd);
+      } catch (e) {
+        closed = `closing it failed too: ${(e as Error).message}`;
+      }
+      console.error(
+        `liveframe: adopting connection fd ${fd} failed after it was accepted (${(err as Error)?.message ?? err}); ` +
+          `that connection is lost (${closed}); the client sees it close and may retry`,
+      );
+    });
   }
 
   release(onReleasable: (c: ReleasedConnection) => void): void {
@@ -155,6 +170,9 @@ export class ServerCore implements HttpServer {
         return c.unconsumed();
       },
       remote,
+      get closed() {
+        return c.state === State.Closed;
+      },
       handedOver() {
         if (settled) return;
         settled = true;
@@ -261,9 +279,4 @@ function explainListenError(err: unknown, hostname: string, port: number): Error
     }
   }
   return err instanceof Error ? err : new Error(String(err));
-}
-
-export function getListenerAddress(fd: number): { address: string; port: number } {
-  const a = getSockName(fd);
-  return { address: a.address, port: a.port };
 }

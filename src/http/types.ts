@@ -24,6 +24,12 @@ export interface ReleasedConnection {
   /** Bytes read from the socket but not yet consumed (pipelined or partial next request). Read it when sending. */
   readonly buffered: Uint8Array;
   readonly remote: { address: string; port: number };
+  /**
+   * Extension: true once the underlying connection has closed (the client reset it while it
+   * was paused, say; Bun still reports that, and closes the fd). Its fd number may already
+   * belong to something else: never send it; there is nothing left to hand over.
+   */
+  readonly closed: boolean;
   /** The new owner has adopted it: drop this process's copy WITHOUT FIN or RST. */
   handedOver(): void;
   /** Handing over failed: resume serving it here. While releasing, it is offered again after its next request (not at once: that would loop). */
