@@ -20,7 +20,10 @@ export interface GenerationInfo {
   /** 1 for the first generation, +1 per successful reload or crash restart; 0 outside liveframe. */
   readonly number: number;
   readonly pid: number;
-  /** Live connections this generation adopted from its predecessor so far. */
+  /**
+   * How many connections this generation has adopted from its predecessor in total: a
+   * running count, not the number still open (adopted connections close as usual).
+   */
   readonly adoptedConnections: number;
   /** True when started by a liveframe supervisor. */
   readonly underLiveframe: boolean;

@@ -23,9 +23,12 @@ const DRAIN_POLL_MS = 10;
 
 // Die with the supervisor: no orphan may keep serving (or holding the port) without it.
 libc.prctl(PR_SET_PDEATHSIG, BigInt(SIGKILL), 0n, 0n, 0n);
-const supervisorPid = Number(process.env.LIVEFRAME_SUPERVISOR_PID);
-if (libc.getppid() !== supervisorPid) {
-  console.error(`liveframe generation: parent ${libc.getppid()} is not the supervisor (${supervisorPid}): exiting`);
+const supervisorPidVar = process.env.LIVEFRAME_SUPERVISOR_PID;
+if (!supervisorPidVar || libc.getppid() !== Number(supervisorPidVar)) {
+  const which = supervisorPidVar ? `is not the supervisor (pid ${supervisorPidVar})` : "is not a liveframe supervisor (LIVEFRAME_SUPERVISOR_PID is not set)";
+  console.error(
+    `liveframe generation: parent process ${libc.getppid()} ${which}: exiting. This file is started by the liveframe supervisor: run \`liveframe start <app>\` instead`,
+  );
   process.exit(70);
 }
 
@@ -44,13 +47,19 @@ let config: BootConfig | undefined;
 let loaded: LoadedApp | undefined;
 let server: HttpServer | undefined;
 let leaving = false;
+/** The first leave()'s promise: a stop during a give must not run the app's stop hook twice. */
+let leavingPromise: Promise<void> | undefined;
 
 const supervisor = await Channel.open<SupervisorMessage, GenerationMessage>(
   SUPERVISOR_CHANNEL,
   supervisorMessageSchema,
   "supervisor",
   {
-    message: (m, fds) => void onSupervisor(m, fds),
+    message: (m, fds) => {
+      // Fds this message brought that nothing owns yet; closed if handling it fails.
+      const unclaimed = new Set(fds);
+      onSupervisor(m, fds, unclaimed).catch((err) => onHandlerFailed(m, unclaimed, err));
+    },
     close: (error) => {
       // The supervisor is gone (or broke the protocol): a generation never outlives it.
       if (error) console.error(`liveframe generation ${config?.generation ?? "?"}: ${error.message}`);
@@ -66,29 +75,82 @@ function tell(m: GenerationMessage): void {
 // performance.now() counts from process start: this is start → runtime imported, channel open.
 tell({ type: "standing-by", runtimeMs: performance.now() });
 
-async function onSupervisor(m: SupervisorMessage, fds: number[]): Promise<void> {
+async function onSupervisor(m: SupervisorMessage, fds: number[], unclaimed: Set<number>): Promise<void> {
   switch (m.type) {
     case "boot":
       return boot(m.config);
     case "listen": {
-      const s = mustHaveServer(fds);
-      for (const fd of fds) s.listen(fd);
+      const s = mustHaveServer();
+      for (const fd of fds) {
+        s.listen(fd);
+        unclaimed.delete(fd);
+      }
       tell({ type: "listening", count: fds.length });
       return;
     }
     case "take":
-      return take(mustHaveServer(fds), fds);
+      return take(mustHaveServer(), channelFds(m.type, fds), unclaimed);
     case "give":
-      return give(mustHaveServer(fds), fds, m.to);
+      return give(mustHaveServer(), channelFds(m.type, fds), m.to, unclaimed);
     case "stop":
       return stop(m.timeoutMs);
   }
 }
 
-function mustHaveServer(fds: number[]): HttpServer {
+/** `take` and `give` carry the two fds of a channel end (stream, fds). */
+function channelFds(type: string, fds: number[]): number[] {
+  if (fds.length !== 2) throw new Error(`${type} carried ${fds.length} fds, not the 2 of a channel end`);
+  return fds;
+}
+
+function mustHaveServer(): HttpServer {
   if (server) return server;
-  for (const fd of fds) libc.close(fd);
   throw new Error("supervisor sent work before boot");
+}
+
+/**
+ * Handling a supervisor message threw. An unhandled rejection would end this process (Bun
+ * exits 11) and with it every connection it holds, so: close the fds nothing took, say what
+ * failed, and tell the supervisor in the terms it waits for. Nothing here may throw.
+ */
+function onHandlerFailed(m: SupervisorMessage, unclaimed: Set<number>, err: unknown): void {
+  for (const fd of unclaimed) libc.close(fd);
+  const what = `${m.type} failed: ${describeError(err)}`;
+  console.error(`liveframe generation ${config?.generation ?? "?"}: ${what}`);
+  try {
+    switch (m.type) {
+      case "boot":
+      case "listen":
+        // Not serving yet: the supervisor's wait fails with the cause and it kills this process.
+        tell({ type: "boot-failed", error: what });
+        return;
+      case "take":
+        // This generation serves already: keep serving. Nothing adopted; the old generation's
+        // channel end is closed above, so it finishes its connections itself.
+        tell({ type: "taken", connectionsAdopted: 0 });
+        return;
+      case "give":
+        // Nobody to hand to: finish what we hold here, then leave, as when the peer goes away.
+        void stopAfterFailedGive();
+        return;
+      case "stop":
+        tell({ type: "stopped" });
+        void leave();
+        return;
+    }
+  } catch (e) {
+    console.error(`liveframe generation ${config?.generation ?? "?"}: reporting that failure failed too: ${describeError(e)}`);
+  }
+}
+
+async function stopAfterFailedGive(): Promise<void> {
+  try {
+    await server?.stop({ graceful: true, timeoutMs: config?.drainTimeoutMs ?? 30_000 });
+  } catch (err) {
+    console.error(`liveframe generation ${config?.generation ?? "?"}: stopping after a failed give failed: ${describeError(err)}`);
+  }
+  tell({ type: "given", connectionsMoved: 0, requestsDrained: 0, closedBusy: 0, failed: 0 });
+  await leave();
 }
 
 async function boot(c: BootConfig): Promise<void> {
@@ -113,8 +175,16 @@ async function boot(c: BootConfig): Promise<void> {
 }
 
 /** New side: adopt every connection the old generation sends until it says done. */
-async function take(s: HttpServer, fds: number[]): Promise<void> {
+async function take(s: HttpServer, fds: number[], unclaimed: Set<number>): Promise<void> {
   let adopted = 0;
+  let reported = false;
+  // Once, whichever comes first: `done`, or the old generation's channel breaking (else the
+  // supervisor would wait out drainTimeoutMs + grace for it, refusing reloads meanwhile).
+  const reportTaken = () => {
+    if (reported) return;
+    reported = true;
+    tell({ type: "taken", connectionsAdopted: adopted });
+  };
   const peer = await Channel.open<PeerMessage, PeerMessage>(
     channelEndsSchema.parse({ stream: fds[0], fds: fds[1] }),
     peerMessageSchema,
@@ -128,7 +198,7 @@ async function take(s: HttpServer, fds: number[]): Promise<void> {
           noteAdopted(n);
           peer.send({ type: "adopted", batch: m.batch, failed });
         } else if (m.type === "done") {
-          tell({ type: "taken", connectionsAdopted: adopted });
+          reportTaken();
           peer.close();
         } else {
           for (const fd of got) libc.close(fd);
@@ -136,13 +206,15 @@ async function take(s: HttpServer, fds: number[]): Promise<void> {
       },
       close: (error) => {
         if (error) console.error(`liveframe generation ${config?.generation}: ${error.message}`);
+        reportTaken();
       },
     },
   );
+  for (const fd of fds) unclaimed.delete(fd);
 }
 
 /** Old side: stop accepting, move every connection at a request boundary, drain, exit. */
-async function give(s: HttpServer, fds: number[], to: number): Promise<void> {
+async function give(s: HttpServer, fds: number[], to: number, unclaimed: Set<number>): Promise<void> {
   const drainTimeoutMs = config?.drainTimeoutMs ?? 30_000;
   let peerGone = false;
   const sender = new ConnectionSender((m, f) => peer.send(m, f));
@@ -162,6 +234,7 @@ async function give(s: HttpServer, fds: number[], to: number): Promise<void> {
       },
     },
   );
+  for (const fd of fds) unclaimed.delete(fd);
   const requestsDrained = s.counts.busy;
   s.stopAccepting();
   s.release((c) => sender.add(c));
@@ -191,9 +264,14 @@ async function stop(timeoutMs: number): Promise<void> {
   await leave();
 }
 
-/** Last steps of every graceful exit: the app's stop hook, state to disk, exit. */
-async function leave(): Promise<void> {
+/** Last steps of every graceful exit: the app's stop hook, state to disk, exit. Runs once. */
+function leave(): Promise<void> {
   leaving = true;
+  leavingPromise ??= leaveOnce();
+  return leavingPromise;
+}
+
+async function leaveOnce(): Promise<void> {
   try {
     await loaded?.stop?.();
   } catch (err) {

@@ -1,7 +1,8 @@
-// The supervisor: owns the listeners and the control socket, runs one generation at a time
-// (two during a reload), replaces a crashed one, and reloads on request. It keeps the next
-// generation's process started ahead of need (the standby, see standby.ts): a reload or restart
-// then only imports the app.
+// The supervisor: owns the listeners and the control socket, runs one serving generation at a
+// time (old and new both serve for the moment of a handover), replaces a crashed one, and
+// reloads on request. It keeps the next generation's process started ahead of need (the
+// standby, see standby.ts): a reload or restart then only imports the app. So it normally has
+// two child processes (the serving generation and the standby), three during a reload.
 import { close } from "../../ffi/index.ts";
 import { channelPair, type BootConfig, type GenerationMessage } from "../handoff/index.ts";
 import { ControlServer } from "./control.ts";
@@ -145,8 +146,10 @@ export class SupervisorProcess implements Supervisor {
     let outcome: ReloadOutcome;
     try {
       next = await this.bootGeneration(timeoutMs, (g) => this.reloading && (this.reloading.next = g));
+      this.abandonIfStopping(next, "reload");
       const readyMs = performance.now() - t0;
       await this.listenOn(next, Math.max(1000, timeoutMs - readyMs));
+      this.abandonIfStopping(next, "reload");
       const servingMs = performance.now() - t0;
       // From here the new generation serves: it is the one a crash restart would replace.
       const old = this.active;
@@ -197,6 +200,16 @@ export class SupervisorProcess implements Supervisor {
     return this.stopping;
   }
 
+  /**
+   * A stop that began while a reload or restart awaited its new generation: that generation
+   * must not go on to listen or take (the stop has already told the others to finish).
+   */
+  private abandonIfStopping(g: GenerationProcess, what: "reload" | "restart"): void {
+    if (!this.stopping) return;
+    g.kill();
+    throw new Error(`the server is stopping: ${what} abandoned`);
+  }
+
   // ── generations ──────────────────────────────────────────────────────────────────────
 
   /**
@@ -220,6 +233,10 @@ export class SupervisorProcess implements Supervisor {
     };
     const env = this.generationEnv();
     let g = await this.takeStandby(env);
+    if (g && this.stopping) {
+      g.kill();
+      throw new Error("the server is stopping: no new generation started");
+    }
     if (g && !g.boot(config)) {
       // It died a moment ago (its exit not reported yet) or its channel broke: spawn as before.
       g.kill();
@@ -228,6 +245,10 @@ export class SupervisorProcess implements Supervisor {
     if (g) g.prestarted = true;
     else {
       g = await this.spawnProcess(env);
+      if (this.stopping) {
+        g.kill();
+        throw new Error("the server is stopping: no new generation started");
+      }
       if (!g.boot(config)) {
         g.kill();
         throw new Error(`generation ${number} failed to start: ${g.describeExit()}`);
@@ -351,14 +372,26 @@ export class SupervisorProcess implements Supervisor {
     const none = { connectionsMoved: 0, requestsDrained: 0, closedBusy: 0 };
     if (!old.alive) return none; // it crashed meanwhile: its connections died with it
     const [a, b] = channelPair();
-    old.expectingExit = true;
-    const given = old.waitFor("given", this.o.drainTimeoutMs + GIVE_GRACE_MS, "done handing over");
     const taken = next.waitFor("taken", this.o.drainTimeoutMs + GIVE_GRACE_MS, "done adopting");
     taken.catch(() => {});
-    const sent = next.send({ type: "take", from: old.number }, [b.stream, b.fds]) && old.send({ type: "give", to: next.number }, [a.stream, a.fds]);
+    if (!next.send({ type: "take", from: old.number }, [b.stream, b.fds])) {
+      // The old generation got nothing and still serves everything it holds: it stays the
+      // active one and the reload fails; only the new one goes (it may have accepted a few
+      // connections already: those are lost, the old one's are not).
+      for (const fd of [a.stream, a.fds, b.stream, b.fds]) close(fd);
+      this.active = old;
+      next.kill();
+      throw new Error(`${next.exit ? next.describeExit() : `${next.name} closed its channel`} before it could take over; generation ${old.number} keeps serving`);
+    }
+    // Waited for only now: a waiter left behind by a failed take would swallow the `given`
+    // of a later reload.
+    old.expectingExit = true;
+    const given = old.waitFor("given", this.o.drainTimeoutMs + GIVE_GRACE_MS, "done handing over");
+    given.catch(() => {});
+    const sent = old.send({ type: "give", to: next.number }, [a.stream, a.fds]);
     for (const fd of [a.stream, a.fds, b.stream, b.fds]) close(fd);
     if (!sent) {
-      given.catch(() => {});
+      // Its channel is gone (it is dying or dead): the new one serves; bound the old one's life.
       old.kill();
       return none;
     }
@@ -416,12 +449,15 @@ export class SupervisorProcess implements Supervisor {
         if (this.stopping) return;
         try {
           const g = await this.bootGeneration();
+          this.abandonIfStopping(g, "restart");
           await this.listenOn(g, this.o.readyTimeoutMs);
+          this.abandonIfStopping(g, "restart");
           this.active = g;
           this.emit({ type: "ready", generation: g.number, pid: g.pid, restart: true });
           this.prepareStandby();
           return;
         } catch (err) {
+          if (this.stopping) return;
           console.error(`liveframe: restart failed: ${(err as Error).message}`);
         }
       }
