@@ -9,15 +9,12 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { z } from "zod";
 import { KeepAliveClient, LISTENING, spawnCli } from "../../test/cli-support.ts";
+import { parseBenchFlags } from "../support.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-const runsArg = process.argv.indexOf("--runs");
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 20;
-if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 500) {
-  console.error(`--runs ${process.argv[runsArg + 1]}: expected a whole number from 1 to 500`);
-  process.exit(2);
-}
+const { runs: RUNS } = parseBenchFlags("bench/dev", process.argv.slice(2), z.object({ runs: z.coerce.number().int().min(1).max(500).default(20) }));
 /** Give the old generation time to exit so runs do not overlap each other's drain. */
 const PAUSE_BETWEEN_RUNS_MS = 300;
 /** A save not served within this is a failure, not a slow sample (the issue's bound is 3 s). */

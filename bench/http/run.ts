@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { ensureWrk, parseBenchFlags } from "../support.ts";
 
 const here = import.meta.dir;
 const argsSchema = z.object({
@@ -20,20 +21,6 @@ const argsSchema = z.object({
   connections: z.coerce.number().int().min(1).max(10_000).default(64),
   only: z.string().optional(),
 });
-
-function parseArgs(argv: string[]): z.infer<typeof argsSchema> {
-  const raw: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith("--")) throw new Error(`unexpected argument "${a}": use --duration N, --rounds N, --warmup N, --connections N, --only ROUTE`);
-    const value = argv[++i];
-    if (value === undefined) throw new Error(`${a} needs a value`);
-    raw[a.slice(2)] = value;
-  }
-  const parsed = argsSchema.strict().safeParse(raw);
-  if (!parsed.success) throw new Error(`bench/http: ${parsed.error.issues.map((i) => `${i.path.join(".") || "option"}: ${i.message}`).join("; ")}`);
-  return parsed.data;
-}
 
 interface Route {
   name: string;
@@ -60,13 +47,6 @@ const SERVERS: ServerSpec[] = [
   // Not a real server: the same fixed response to everything (see server-raw.ts). Shows the headroom.
   { name: "raw ceiling", cmd: [bun, join(here, "server-raw.ts")] },
 ];
-
-function ensureWrk(): void {
-  if (spawnSync(["sh", "-c", "command -v wrk"]).exitCode === 0) return;
-  console.log("wrk is missing: installing it with apt-get (apt-get update && apt-get install -y wrk) …");
-  const r = spawnSync(["sh", "-c", "apt-get update -qq && apt-get install -y -qq wrk"], { stdout: "inherit", stderr: "inherit" });
-  if (r.exitCode !== 0) throw new Error("could not install wrk with apt-get: install it yourself (Debian package `wrk`) and run again");
-}
 
 function ensureNode(): boolean {
   const r = spawnSync(["node", "--version"]);
@@ -153,7 +133,7 @@ function median(xs: number[]): number {
 }
 
 export async function runHttpBench(argv: string[]): Promise<void> {
-  const opts = parseArgs(argv);
+  const opts = parseBenchFlags("bench/http", argv, argsSchema);
   ensureWrk();
   const specs = ensureNode() ? SERVERS : SERVERS.filter((s) => s.name !== "node");
   const routes = opts.only ? ROUTES.filter((r) => r.name.startsWith(opts.only!)) : ROUTES;

@@ -9,14 +9,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { z } from "zod";
 import { startSupervisor, type Supervisor, type SupervisorEvent } from "../../src/supervisor/index.ts";
+import { parseBenchFlags } from "../support.ts";
 
-const argIndex = process.argv.indexOf("--reloads");
-const RELOADS = argIndex > 0 ? Number(process.argv[argIndex + 1]) : 20;
-if (!Number.isInteger(RELOADS) || RELOADS < 1 || RELOADS > 500) {
-  console.error(`--reloads ${process.argv[argIndex + 1]}: expected a whole number from 1 to 500`);
-  process.exit(2);
-}
+const { reloads: RELOADS } = parseBenchFlags("bench/reload/boot-phases", process.argv.slice(2), z.object({ reloads: z.coerce.number().int().min(1).max(500).default(20) }));
 /** Lets the new standby finish importing between reloads, as it would between real deploys. */
 const PAUSE_MS = 500;
 

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { ensureWrk, parseBenchFlags } from "../support.ts";
 import { sendControl } from "../../src/supervisor/client.ts";
 
 const here = import.meta.dir;
@@ -22,28 +23,7 @@ const argsSchema = z
     reloads: z.coerce.number().int().min(1).max(500).default(15),
     connections: z.coerce.number().int().min(1).max(10_000).default(64),
     loops: z.coerce.number().int().min(0).max(256).default(8),
-  })
-  .strict();
-
-function parseArgs(argv: string[]) {
-  const raw: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i]!;
-    const v = argv[i + 1];
-    if (!k.startsWith("--") || v === undefined) throw new Error(`bench/reload: expected --name value pairs (--duration 20 --reloads 15 --connections 64 --loops 8), got "${k}"`);
-    raw[k.slice(2)] = v;
-  }
-  const r = argsSchema.safeParse(raw);
-  if (!r.success) throw new Error(`bench/reload: ${r.error.issues.map((i) => `${i.path.join(".") || "option"}: ${i.message}`).join("; ")}`);
-  return r.data;
-}
-
-function ensureWrk(): void {
-  if (spawnSync(["sh", "-c", "command -v wrk"]).exitCode === 0) return;
-  console.log("wrk is missing: installing it (apt-get update && apt-get install -y wrk) …");
-  const r = spawnSync(["sh", "-c", "apt-get update -qq && apt-get install -y -qq wrk"], { stdout: "inherit", stderr: "inherit" });
-  if (r.exitCode !== 0) throw new Error("could not install wrk: install it (Debian: apt-get install wrk) and rerun");
-}
+  });
 
 interface Target {
   port: number;
@@ -190,7 +170,7 @@ interface Row {
   notes: string;
 }
 
-async function scenario(server: string, start: () => Promise<Target>, reloads: number, a: ReturnType<typeof parseArgs>): Promise<Row> {
+async function scenario(server: string, start: () => Promise<Target>, reloads: number, a: z.infer<typeof argsSchema>): Promise<Row> {
   const target = await start();
   // Warm-up: first requests pay for lazy compilation.
   spawnSync(["wrk", "-t1", "-c8", "-d1s", `http://127.0.0.1:${target.port}/`]);
@@ -225,7 +205,7 @@ function pct(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
-const a = parseArgs(process.argv.slice(2));
+const a = parseBenchFlags("bench/reload", process.argv.slice(2), argsSchema);
 ensureWrk();
 console.log(
   `bench/reload: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), Bun ${Bun.version}, wrk -t1 -c${a.connections} -d${a.duration}s + ${a.loops} connection-per-request loops; ${a.reloads} reloads per reload run`,

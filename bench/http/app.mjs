@@ -1,7 +1,8 @@
-// The benchmark's Hono app: the same four routes on every server.
+// The benchmark's Hono app: the same four routes on every server. Plain JS so that Node (which
+// cannot run TypeScript) loads the very same file as the Bun servers; types in app.d.mts.
 import { Hono } from "hono";
 
-export function benchApp(): Hono {
+export function benchApp() {
   const app = new Hono();
   app.get("/", (c) => c.text("Hello World"));
   app.get("/json", (c) => c.json({ message: "Hello, World!" }));
