@@ -136,10 +136,7 @@ test("a reload refused by a changed state type names the field, the state file (
   writeFileSync(join(cwd, "app.ts"), src("z.int32()"));
   const rt = join(cwd, "rt");
   const server = spawnCli(["start", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", rt, "app.ts"], { cwd });
-  cleanups.push(async () => {
-    server.kill("SIGKILL");
-    await server.proc.exited;
-  });
+  cleanups.push(() => server.killAndWait());
   await server.waitFor(LISTENING);
   writeFileSync(join(cwd, "app.ts"), src("z.float64()"));
   const r = await liveframe(["reload", "--runtime-dir", rt], cwd);

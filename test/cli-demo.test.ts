@@ -13,10 +13,7 @@ test("with no app in the directory, dev serves the demo page with the generation
   const cwd = mkdtempSync(join(tmpdir(), "lf-demo-"));
   cleanups.push(() => rmSync(cwd, { recursive: true, force: true }));
   const cli = spawnCli(["dev", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", join(cwd, ".rt")], { cwd });
-  cleanups.push(async () => {
-    cli.kill("SIGKILL");
-    await cli.proc.exited;
-  });
+  cleanups.push(() => cli.killAndWait());
   const port = Number((await cli.waitFor(LISTENING))[1]);
   await cli.waitFor(/serving the demo app/);
   const client = await KeepAliveClient.connect(port);

@@ -18,10 +18,7 @@ function tempDir(): string {
 
 function dev(cwd: string, args: string[]): CliProcess {
   const cli = spawnCli(["dev", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", join(cwd, ".rt"), ...args], { cwd });
-  cleanups.push(async () => {
-    cli.kill("SIGKILL");
-    await cli.proc.exited;
-  });
+  cleanups.push(() => cli.killAndWait());
   return cli;
 }
 

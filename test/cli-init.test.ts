@@ -72,10 +72,7 @@ for (const template of ["basic", "api"] as const) {
     // `npm start` runs `liveframe start src/app.ts`; here with a free port.
     const rt = join(app, ".liveframe-test");
     const server = spawnCli(["start", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", rt, "src/app.ts"], { cwd: app });
-    cleanups.push(async () => {
-      server.kill("SIGKILL");
-      await server.proc.exited;
-    });
+    cleanups.push(() => server.killAndWait());
     const port = Number((await server.waitFor(LISTENING))[1]);
     const client = await KeepAliveClient.connect(port);
     cleanups.push(() => client.close());

@@ -23,10 +23,7 @@ test("start with a config file; status, reload (ok and failed) and stop print wh
   // Everything from the config file: the command line names nothing but the command.
   writeFileSync(join(cwd, "liveframe.config.json"), JSON.stringify({ entry: "app.ts", port: 0, host: "127.0.0.1", health: true, runtimeDir: "run" }));
   const server = spawnCli(["start"], { cwd });
-  cleanups.push(async () => {
-    server.kill("SIGKILL");
-    await server.proc.exited;
-  });
+  cleanups.push(() => server.killAndWait());
   const port = Number((await server.waitFor(LISTENING))[1]);
   const client = await KeepAliveClient.connect(port);
   cleanups.push(() => client.close());

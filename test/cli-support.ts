@@ -136,6 +136,8 @@ export interface CliProcess {
   /** Length of the output now: pass to waitFor to look only at what comes next. */
   mark(): number;
   kill(signal?: number | NodeJS.Signals): void;
+  /** SIGKILL, then waits for the exit: the cleanup of every test that spawned it. */
+  killAndWait(): Promise<void>;
 }
 
 /** Spawns `bun bin/liveframe.ts ...args`, collecting its output. */
@@ -167,6 +169,10 @@ export function spawnCli(args: string[], opts: { cwd: string; env?: Record<strin
     output: () => text,
     mark: () => text.length,
     kill: (signal = "SIGKILL") => proc.kill(signal),
+    async killAndWait() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
     async waitFor(pattern, timeoutMs = 30_000, from = 0) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

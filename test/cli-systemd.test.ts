@@ -55,10 +55,7 @@ test("start speaks sd_notify: READY+MAINPID, RELOADING+MONOTONIC_USEC then READY
     cwd: dir,
     env: { NOTIFY_SOCKET: path },
   });
-  cleanups.push(async () => {
-    cli.kill("SIGKILL");
-    await cli.proc.exited;
-  });
+  cleanups.push(() => cli.killAndWait());
   const port = Number((await cli.waitFor(LISTENING))[1]);
   const ready = await waitForNote(sock, [], "READY");
   expect(ready.MAINPID).toBe(String(cli.proc.pid));
