@@ -283,3 +283,56 @@ export function peerCred(fd: number): PeerCred {
 export function getuid(): number {
   return libc.getuid();
 }
+
+/** sun_path holds 108 bytes with its terminating NUL (unix(7)). */
+export const MAX_UNIX_PATH = 107;
+
+/** struct sockaddr_un (unix(7)): sa_family_t, then the NUL-terminated path. */
+function unixSockAddr(path: string): Uint8Array {
+  const name = new TextEncoder().encode(path);
+  if (name.byteLength > MAX_UNIX_PATH) throw new Error(`unix socket path ${path} is longer than ${MAX_UNIX_PATH} bytes`);
+  const b = new Uint8Array(2 + name.byteLength + 1);
+  new DataView(b.buffer).setUint16(0, AF_UNIX, true);
+  b.set(name, 2);
+  return b;
+}
+
+/**
+ * Creates, binds and listens on a unix stream socket at `path` (socket(2), bind(2), listen(2)),
+ * close-on-exec. The file gets mode 0777 & ~umask (bind(2) applies the umask). Nothing ever
+ * unlinks the path on close: whoever made it decides (Bun.listen({unix}).stop() unlinks the
+ * path even when it names another socket by then).
+ */
+export function createUnixListener(path: string, backlog: number): number {
+  const addr = unixSockAddr(path);
+  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC);
+  try {
+    check("bind", libc.bind(fd, ptr(addr), addr.byteLength), path);
+    check("listen", libc.listen(fd, backlog));
+    return fd;
+  } catch (err) {
+    libc.close(fd);
+    throw err;
+  }
+}
+
+/**
+ * True when a process listens on the unix stream socket at `path`: a non-blocking connect(2)
+ * that never waits (unix(7): a full backlog is EAGAIN, still someone listening). False on
+ * ECONNREFUSED (a socket file whose listener is gone) and ENOENT; other errors throw.
+ */
+export function unixSocketListening(path: string): boolean {
+  const addr = unixSockAddr(path);
+  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK);
+  try {
+    check("connect", libc.connect(fd, ptr(addr), addr.byteLength), path);
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "EAGAIN") return true;
+    if (code === "ECONNREFUSED" || code === "ENOENT") return false;
+    throw err;
+  } finally {
+    libc.close(fd);
+  }
+}

@@ -5,7 +5,7 @@
 // two child processes (the serving generation and the standby), three during a reload.
 import { close } from "../../ffi/index.ts";
 import { channelPair, type BootConfig, type GenerationMessage } from "../handoff/index.ts";
-import { ControlServer } from "./control.ts";
+import { ControlServer, missingStateMessage } from "./control.ts";
 import { fmtSeconds, GenerationProcess } from "./generation-process.ts";
 import { closeListeners, openListeners, type Listener } from "./listeners.ts";
 import { prepareRuntimeDir } from "./runtime-dir.ts";
@@ -137,6 +137,11 @@ export class SupervisorProcess implements Supervisor {
         `the supervisor is restarting a crashed generation (attempt ${this.crashesInARow}); each attempt loads ${this.o.entry} afresh, so a fixed app is picked up by the next one`,
       );
     }
+    // The runtime dir may have been removed since the last look: put it back first, and never
+    // start a generation whose state file went away (it would start that state empty).
+    this.control?.ensure();
+    const lost = this.control?.missingStateFiles() ?? [];
+    if (lost.length > 0) return refused(missingStateMessage(lost));
     const timeoutMs = opts.timeoutMs ?? this.o.readyTimeoutMs;
     const t0 = performance.now();
     const at = new Date().toISOString();
@@ -469,6 +474,7 @@ export class SupervisorProcess implements Supervisor {
   // ── control and signals ──────────────────────────────────────────────────────────────
 
   private async onControl(req: { cmd: "reload"; timeoutMs: number } | { cmd: "status" } | { cmd: "stop" }): Promise<unknown> {
+    this.control?.ensure();
     switch (req.cmd) {
       case "reload":
         return this.reload({ timeoutMs: req.timeoutMs, reason: "liveframe reload" });
