@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, LISTENING, spawnCli } from "./cli-support.ts";
 import { cleanupAfterEach } from "./support/cleanups.ts";
+import { AS_OTHER_UID, IS_ROOT, reachableBun } from "./support/other-uid.ts";
 
 const cleanups = cleanupAfterEach();
 
@@ -112,8 +113,10 @@ test("start with a runtime dir that cannot be made (a file, under a file, no per
   chmodSync(cwd, 0o755);
   mkdirSync(join(cwd, "locked"), { mode: 0o555 });
   chmodSync(join(cwd, "locked"), 0o555);
-  const asUser = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
-  const proc = Bun.spawn([...asUser, process.execPath, BIN, "start", "--port", "0", "--runtime-dir", join(cwd, "locked", "rt"), "app.ts"], {
+  // That uid runs a bun and a CLI it can reach, wherever this checkout is (support/other-uid.ts).
+  const reachable = reachableBun(cleanups);
+  const run = IS_ROOT ? [...AS_OTHER_UID, reachable.bun, await reachable.cli()] : [process.execPath, BIN];
+  const proc = Bun.spawn([...run, "start", "--port", "0", "--runtime-dir", join(cwd, "locked", "rt"), "app.ts"], {
     cwd,
     env: { ...(process.env as Record<string, string>), NO_COLOR: "1", HOME: cwd },
     stdout: "pipe",

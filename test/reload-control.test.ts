@@ -5,9 +5,12 @@ import { expect, test } from "bun:test";
 import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import { APP_SOURCE, cleanUpAfterEachTest, oneShot, RawClient, startServer, type Server } from "./fixtures/harness.ts";
+import { cleanupAfterEach } from "./support/cleanups.ts";
+import { reachableBun } from "./support/other-uid.ts";
 
 let server: Server | null = null;
 cleanUpAfterEachTest();
+const cleanups = cleanupAfterEach();
 
 /** Connects to the control socket as `uid`, sends `line`, reports how the connection ended. */
 async function controlAs(uid: number, socketPath: string, line: string): Promise<{ how: string; got?: string }> {
@@ -22,7 +25,8 @@ async function controlAs(uid: number, socketPath: string, line: string): Promise
       console.log(JSON.stringify({ how, got }));
     } catch (e) { console.log(JSON.stringify({ how: "connect failed " + e.code })); }
     process.exit(0);`;
-  const p = Bun.spawn([process.execPath, "-e", code], {
+  // A bun that uid can execute wherever this checkout is (support/other-uid.ts).
+  const p = Bun.spawn([uid === 0 ? process.execPath : reachableBun(cleanups).bun, "-e", code], {
     uid,
     gid: uid,
     env: { SOCK: socketPath, LINE: line, HOME: "/tmp", PATH: process.env.PATH ?? "" },

@@ -1,13 +1,12 @@
 // What reload/status/stop share: finding the running server's runtime dir (flag, else the
-// config file, else ./.liveframe) and turning "nobody there" into exit code 3.
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+// config file, else ./.liveframe) and turning "nobody there" into exit code 3, "not yours" into 77.
+import { resolve } from "node:path";
 import type { ParsedArgs } from "./args.ts";
 import type { CliContext } from "./command.ts";
 import { configRuntimeDir } from "./config.ts";
 import { DEFAULT_RUNTIME_DIR } from "./options.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
-import { sendControl } from "./supervisor-link.ts";
+import { ControlError, sendControl } from "./supervisor-link.ts";
 
 export async function runtimeDirFor(args: ParsedArgs, ctx: CliContext): Promise<string> {
   const flag = args.flags.get("runtime-dir");
@@ -18,25 +17,27 @@ export async function runtimeDirFor(args: ParsedArgs, ctx: CliContext): Promise<
   return fromConfig ?? resolve(ctx.cwd, DEFAULT_RUNTIME_DIR);
 }
 
-const NOT_RUNNING = /ENOENT|ECONNREFUSED|no such file|connection refused/i;
-
-/** Sends one control request; maps a missing or dead server to exit code 3. */
+/** Sends one control request; maps a missing or dead server to exit code 3, no permission to 77. */
 export async function control(
   runtimeDir: string,
   req: Parameters<typeof sendControl>[1],
   timeoutMs?: number,
 ): Promise<unknown> {
-  const socket = join(runtimeDir, "control.sock");
-  if (!existsSync(socket)) throw notRunning(runtimeDir, `no control socket at ${socket}`);
   try {
     return await sendControl(runtimeDir, req, { timeoutMs });
   } catch (e) {
     const message = (e as Error).message ?? String(e);
-    if (NOT_RUNNING.test(message) || NOT_RUNNING.test(String((e as { code?: unknown }).code ?? ""))) {
-      throw notRunning(runtimeDir, message);
+    if (!(e instanceof ControlError)) throw new CliError(message, ExitCode.failed);
+    switch (e.kind) {
+      case "not-running":
+        throw notRunning(runtimeDir, e.detail);
+      case "denied":
+        throw new CliError(message, ExitCode.denied);
+      case "timeout":
+        throw new CliError(message, ExitCode.timeout);
+      default:
+        throw new CliError(message, ExitCode.failed);
     }
-    if (/timed? ?out|ETIMEDOUT/i.test(message)) throw new CliError(message, ExitCode.timeout);
-    throw new CliError(message, ExitCode.failed);
   }
 }
 

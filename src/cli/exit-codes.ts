@@ -11,6 +11,11 @@ export const ExitCode = {
   notRunning: 3,
   /** The server answered but the command timed out waiting for the outcome. */
   timeout: 4,
+  /**
+   * This user may not control the server there (the runtime dir or control socket is another
+   * user's, or the supervisor answers only its own uid and root). 77 is EX_NOPERM (sysexits.h).
+   */
+  denied: 77,
   /** Interrupted by SIGINT before the command finished (128 + 2, the shell convention). */
   interrupted: 130,
 } as const;

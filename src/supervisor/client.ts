@@ -1,5 +1,5 @@
 // The CLI side of the control socket: one request, one response.
-import { readFileSync } from "node:fs";
+import { lstatSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import type { ControlRequest } from "../handoff/index.ts";
 import { controlResponseSchema, parseMessage, reloadOutcomeSchema, statusReportSchema } from "../handoff/index.ts";
 import { getuid, peerCred } from "../../ffi/index.ts";
@@ -33,8 +33,10 @@ export function sendControl(runtimeDir: string, req: ControlRequest, o?: Control
 /**
  * Sends one request to the supervisor running with `runtimeDir`. A reload resolves with its
  * outcome (ok false included: the caller decides the exit code); stop resolves once the
- * supervisor has stopped its generations. Throws when no supervisor answers (message
- * names ENOENT / ECONNREFUSED) or the answer is not a liveframe answer.
+ * supervisor has stopped its generations. Throws a ControlError whose kind says why when no
+ * supervisor answers ("not-running": ENOENT / ECONNREFUSED), this uid may not talk to it
+ * ("denied"), the paths are not what a supervisor makes ("unsafe": a symlink, not a socket) or
+ * it does not answer in time ("timeout"); a plain Error when the answer is not liveframe's.
  */
 export async function sendControl(
   runtimeDir: string,
@@ -42,6 +44,7 @@ export async function sendControl(
   o: ControlOptions = {},
 ): Promise<ReloadOutcome | StatusReport | StopResult> {
   const path = controlSocketPath(runtimeDir);
+  checkPaths(runtimeDir, path, req.cmd);
   const answer = Promise.withResolvers<string>();
   let text = "";
   let socket;
@@ -63,19 +66,36 @@ export async function sendControl(
   } catch (err) {
     const code = (err as { code?: string }).code ?? "";
     if (code === "ENOENT" || code === "ECONNREFUSED") {
-      throw new Error(`no liveframe supervisor answers at ${path} (${code}): start one with \`liveframe start\``);
+      const detail = code === "ENOENT" ? `no control socket at ${path}` : `nothing listens on ${path} (ECONNREFUSED)`;
+      throw new ControlError("not-running", `no liveframe supervisor answers at ${path} (${code}): start one with \`liveframe start\``, detail);
     }
-    if (code === "EACCES") {
-      throw new Error(`permission denied on ${path} (EACCES): run this as the user that started the server`);
+    if (code === "EACCES" || code === "EPERM") {
+      const owner = ownerOf(path);
+      throw new ControlError(
+        "denied",
+        `permission denied (${code}) on the control socket ${path}${owner === null ? "" : `: it belongs to uid ${owner} and only that user may connect`}; you are uid ${getuid()}: ${runAs(owner, req.cmd)}`,
+      );
     }
-    throw new Error(`cannot reach the supervisor at ${path}: ${(err as Error).message}`);
+    throw new ControlError("failed", `cannot reach the supervisor at ${path}: ${(err as Error).message}`);
   }
   // Who listens, known at connect time even when that process is frozen: named in a timeout.
   let supervisorPid: number | undefined;
+  let supervisorUid: number | undefined;
   try {
-    supervisorPid = peerCred((socket as unknown as { fd: number }).fd).pid || undefined;
+    const cred = peerCred((socket as unknown as { fd: number }).fd);
+    supervisorPid = cred.pid || undefined;
+    supervisorUid = cred.uid;
   } catch {
     // not a unix socket we can ask: the timeout message then names no pid
+  }
+  const me = getuid();
+  if (supervisorUid !== undefined && supervisorUid !== me && me !== 0) {
+    // It would drop us unanswered (SO_PEERCRED): say so instead of "closed without answering".
+    socket.end();
+    throw new ControlError(
+      "denied",
+      `permission denied: the supervisor at ${path}${supervisorPid ? ` (pid ${supervisorPid})` : ""} runs as uid ${supervisorUid} and answers only uid ${supervisorUid} or root; you are uid ${me}: ${runAs(supervisorUid, req.cmd)}`,
+    );
   }
   socket.write(JSON.stringify(req) + "\n");
   const limit =
@@ -83,7 +103,7 @@ export async function sendControl(
       ? req.timeoutMs + RELOAD_DRAIN_ALLOWANCE_MS
       : (o.timeoutMs ?? (req.cmd === "status" ? DEFAULT_STATUS_TIMEOUT_MS : DEFAULT_STOP_TIMEOUT_MS));
   const timer = setTimeout(
-    () => answer.reject(new Error(`the supervisor at ${path} did not answer ${req.cmd} within ${limit / 1000} s (timed out)${silenceHint(supervisorPid, req.cmd)}`)),
+    () => answer.reject(new ControlError("timeout", `the supervisor at ${path} did not answer ${req.cmd} within ${limit / 1000} s (timed out)${silenceHint(supervisorPid, req.cmd)}`)),
     limit,
   );
   let raw: string;
@@ -109,6 +129,92 @@ export async function sendControl(
   if (req.cmd === "reload") return parseMessage(reloadOutcomeSchema, res.result, `supervisor at ${path}`) as ReloadOutcome;
   if (req.cmd === "status") return parseMessage(statusReportSchema, res.result, `supervisor at ${path}`) as StatusReport;
   return res.result as StopResult;
+}
+
+/** Why a control request failed, for the CLI's exit code (the message says what to do). */
+export type ControlErrorKind = "not-running" | "denied" | "unsafe" | "timeout" | "failed";
+
+export class ControlError extends Error {
+  constructor(
+    readonly kind: ControlErrorKind,
+    message: string,
+    /** The cause in a few words, for a caller that writes its own sentence around it. */
+    readonly detail: string = message,
+  ) {
+    super(message);
+    this.name = "ControlError";
+  }
+}
+
+/**
+ * Before connecting: the runtime dir and the socket path must be what a supervisor makes (a
+ * real directory, a socket in it), and a path this uid cannot even look into is "permission
+ * denied", not "no server". A symlink is never followed: a supervisor refuses to run in one,
+ * so whatever answers through it is not one.
+ */
+function checkPaths(runtimeDir: string, path: string, cmd: string): void {
+  const me = getuid();
+  const dir = lstatFor(runtimeDir, path, () => `cannot look into a directory above the runtime dir ${runtimeDir}; you are uid ${me}: ${runAs(null, cmd)}`);
+  if (dir.isSymbolicLink()) {
+    throw new ControlError(
+      "unsafe",
+      `runtime dir ${runtimeDir} is a symbolic link (to ${linkTarget(runtimeDir)}): a liveframe server never runs in one, so whatever answers there is not one to obey; pass the real directory with --runtime-dir`,
+    );
+  }
+  if (!dir.isDirectory()) {
+    const detail = `the runtime dir ${runtimeDir} is not a directory`;
+    throw new ControlError("not-running", `no liveframe supervisor answers at ${path}: ${detail}`, detail);
+  }
+  const sock = lstatFor(path, path, () =>
+    `the runtime dir ${runtimeDir} belongs to uid ${dir.uid} (mode 0${(dir.mode & 0o7777).toString(8)}) and only its owner may enter it; you are uid ${me}: ${runAs(dir.uid, cmd)}`,
+  );
+  if (sock.isSymbolicLink()) {
+    throw new ControlError(
+      "unsafe",
+      `control socket path ${path} is a symbolic link (to ${linkTarget(path)}), not a socket: a liveframe supervisor never makes one, so something else may be trying to answer in its place; remove the link, then start the server again if it is not running`,
+    );
+  }
+  if (!sock.isSocket()) {
+    throw new ControlError("unsafe", `control socket path ${path} is not a socket (a ${sock.isDirectory() ? "directory" : "file"}): no liveframe supervisor answers there; move it away`);
+  }
+}
+
+/** lstat for checkPaths: ENOENT is "no server", EACCES "permission denied" with `denied()`'s reason. */
+function lstatFor(p: string, socketPath: string, denied: () => string): Stats {
+  try {
+    return lstatSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    if (code === "ENOENT" || code === "ENOTDIR") {
+      const detail = p === socketPath ? `no control socket at ${socketPath}` : `no runtime dir ${p}`;
+      throw new ControlError("not-running", `no liveframe supervisor answers at ${socketPath} (ENOENT): start one with \`liveframe start\``, detail);
+    }
+    if (code === "EACCES" || code === "EPERM") throw new ControlError("denied", `permission denied (${code}): ${denied()}`);
+    throw new ControlError("failed", `cannot look at ${p}: ${(e as Error).message}`);
+  }
+}
+
+/** What to do when another uid runs the server. */
+function runAs(uid: number | null, cmd?: string): string {
+  const c = `liveframe ${cmd ?? "<command>"}`;
+  if (uid === null) return `run \`${c}\` as the user that started the server, or as root`;
+  return `run \`${c}\` as uid ${uid} (e.g. sudo -u '#${uid}' ${c}) or as root`;
+}
+
+function ownerOf(p: string): number | null {
+  try {
+    return lstatSync(p).uid;
+  } catch {
+    return null;
+  }
+}
+
+function linkTarget(p: string): string {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return "?";
+  }
 }
 
 /** Why a supervisor that accepted the connection may not answer, from what /proc says about it. */
