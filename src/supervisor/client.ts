@@ -92,10 +92,7 @@ export async function sendControl(
   if (supervisorUid !== undefined && supervisorUid !== me && me !== 0) {
     // It would drop us unanswered (SO_PEERCRED): say so instead of "closed without answering".
     socket.end();
-    throw new ControlError(
-      "denied",
-      `permission denied: the supervisor at ${path}${supervisorPid ? ` (pid ${supervisorPid})` : ""} runs as uid ${supervisorUid} and answers only uid ${supervisorUid} or root; you are uid ${me}: ${runAs(supervisorUid, req.cmd)}`,
-    );
+    throw notYours(path, supervisorUid, req.cmd, supervisorPid);
   }
   socket.write(JSON.stringify(req) + "\n");
   const limit =
@@ -177,6 +174,15 @@ function checkPaths(runtimeDir: string, path: string, cmd: string): void {
   if (!sock.isSocket()) {
     throw new ControlError("unsafe", `control socket path ${path} is not a socket (a ${sock.isDirectory() ? "directory" : "file"}): no liveframe supervisor answers there; move it away`);
   }
+  // The supervisor made the socket as its own uid, and drops any other peer but root unanswered.
+  if (sock.uid !== me && me !== 0) throw notYours(path, sock.uid, cmd);
+}
+
+function notYours(path: string, uid: number, cmd: string, pid?: number): ControlError {
+  return new ControlError(
+    "denied",
+    `permission denied: the supervisor at ${path}${pid ? ` (pid ${pid})` : ""} runs as uid ${uid} and answers only uid ${uid} or root; you are uid ${getuid()}: ${runAs(uid, cmd)}`,
+  );
 }
 
 /** lstat for checkPaths: ENOENT is "no server", EACCES "permission denied" with `denied()`'s reason. */
