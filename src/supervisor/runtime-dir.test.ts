@@ -1,6 +1,6 @@
 // The path checks without a server: a symlink on the way is judged by where it leads.
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { secureRuntimeDir } from "./runtime-dir.ts";
@@ -15,7 +15,7 @@ test("a parent reached through a symlink is checked where it leads: a world-writ
   symlinkSync(open, join(base, "via"));
   const rt = join(base, "via", "rt");
   expect(() => secureRuntimeDir(rt)).toThrow(
-    `runtime dir ${rt} is inside ${open} (${join(base, "via")} resolves to it), which group and others may write (mode 0777, not sticky)`,
+    `runtime dir ${rt} is inside ${open} (reached through a symlink in ${join(base, "via")}), which group and others may write (mode 0777, not sticky)`,
   );
   expect(existsSync(join(open, "rt"))).toBe(false);
 });
@@ -25,4 +25,23 @@ test("missing parents are made 0700 and the dir's identity is returned; a second
   const id = secureRuntimeDir(rt);
   expect(secureRuntimeDir(rt)).toEqual(id);
   for (const d of [join(base, "a"), join(base, "a", "b"), rt]) expect(lstatSync(d).mode & 0o7777).toBe(0o700);
+});
+
+test.skipIf(process.getuid?.() !== 0)("a symlink on the way that another uid owns in a sticky world-writable dir (it could repoint it) is refused (skipped unless root: only root can lchown)", () => {
+  const sticky = join(base, "sticky");
+  mkdirSync(sticky);
+  chmodSync(sticky, 0o1777);
+  const ours = join(base, "ours");
+  mkdirSync(ours, { mode: 0o755 });
+  const link = join(sticky, "app");
+  symlinkSync(ours, link);
+  lchownSync(link, 65534, 65534);
+  expect(() => secureRuntimeDir(join(link, "rt"))).toThrow(
+    `runtime dir ${join(link, "rt")} is reached through the symlink ${link}, which uid 65534 owns in ${sticky} (mode 01777): that user could point it elsewhere while the server runs`,
+  );
+  expect(existsSync(join(ours, "rt"))).toBe(false);
+  // The same link owned by root (or us) is fine: only we could repoint it.
+  lchownSync(link, 0, 0);
+  secureRuntimeDir(join(link, "rt"));
+  expect(lstatSync(join(ours, "rt")).mode & 0o7777).toBe(0o700);
 });

@@ -85,9 +85,9 @@ export function secureRuntimeDir(runtimeDir: string, note: (line: string) => voi
   const parent = dirname(dir);
   try {
     // Checked before anything is created in it, and again once the missing parents exist.
-    checkAncestors(dir, realpathSync(nearestExisting(parent)));
+    checkPath(dir, nearestExisting(parent));
     mkdirSync(parent, { recursive: true, mode: RUNTIME_DIR_MODE });
-    checkAncestors(dir, realpathSync(parent));
+    checkPath(dir, parent);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === undefined) throw e;
@@ -166,31 +166,75 @@ export function stateFilesIn(runtimeDir: string): string[] {
   }
 }
 
+/** The kernel's limit on symlinks followed in one path lookup (path_resolution(7)). */
+const MAX_SYMLINKS = 40;
+
 /**
- * Every directory from / down to `realParent` (symlinks resolved) must belong to us or root and
- * be writable by nobody else, unless sticky: otherwise its owner (or its group) could swap the
- * runtime dir for one of their own while the server runs.
+ * Walks `path` from / as the kernel resolves it and checks everything on the way: every
+ * directory belongs to us or root and is writable by nobody else unless sticky (otherwise its
+ * owner, or its group, could swap the runtime dir for one of their own while the server runs),
+ * and every symlink followed sits where only we or root could repoint it (a symlink in a sticky
+ * world-writable dir like /tmp can be replaced by its owner). Returns the resolved path.
  */
-function checkAncestors(dir: string, realParent: string): void {
+function checkPath(dir: string, path: string): string {
   const uid = getuid();
   const trusted = uid === 0 ? "root" : `you (uid ${uid}) or root`;
   const fix =
     `pick a runtime dir in a directory only ${trusted} can write, e.g. ` +
     (uid === 0 ? "--runtime-dir /run/liveframe-<app>" : "--runtime-dir $XDG_RUNTIME_DIR/liveframe-<app> or one under your home");
-  for (const p of chain(realParent)) {
-    const st = lstatSync(p);
-    const via = p === realParent && realParent !== dirname(dir) ? ` (${dirname(dir)} resolves to it)` : "";
+  const checkDir = (p: string, st: Stats) => {
+    const via = path.startsWith(p) ? "" : ` (reached through a symlink in ${path})`;
     if (st.uid !== uid && st.uid !== 0) {
       throw new Error(
         `runtime dir ${dir} is inside ${p}${via}, which uid ${st.uid} owns: that user could replace the runtime dir while the server runs and steer it; ${fix}`,
       );
     }
-    if ((st.mode & 0o022) !== 0 && (st.mode & S_ISVTX) === 0) {
+    if (othersMayWrite(st) && (st.mode & S_ISVTX) === 0) {
       throw new Error(
         `runtime dir ${dir} is inside ${p}${via}, which ${whoMayWrite(st.mode)} may write (mode ${octal(st.mode)}, not sticky): they could replace the runtime dir while the server runs and steer it; \`chmod go-w ${p}\`, or ${fix}`,
       );
     }
+  };
+  let real = "/";
+  let realSt = lstatSync(real);
+  checkDir(real, realSt);
+  const todo = path.split("/");
+  let links = 0;
+  while (todo.length > 0) {
+    const name = todo.shift()!;
+    if (name === "" || name === ".") continue;
+    if (name === "..") {
+      real = dirname(real); // already checked on the way down
+      realSt = lstatSync(real);
+      continue;
+    }
+    const next = join(real, name);
+    const st = lstatSync(next);
+    if (st.isSymbolicLink()) {
+      if (++links > MAX_SYMLINKS) throw Object.assign(new Error(`too many symbolic links in ${path}`), { code: "ELOOP" });
+      if (othersMayWrite(realSt) && st.uid !== uid && st.uid !== 0) {
+        throw new Error(
+          `runtime dir ${dir} is reached through the symlink ${next}, which uid ${st.uid} owns in ${real} (mode ${octal(realSt.mode)}): that user could point it elsewhere while the server runs; pass the real path with --runtime-dir, or ${fix}`,
+        );
+      }
+      const target = readlinkSync(next);
+      if (target.startsWith("/")) {
+        real = "/";
+        realSt = lstatSync(real);
+      }
+      todo.unshift(...target.split("/"));
+      continue;
+    }
+    if (!st.isDirectory()) throw Object.assign(new Error(`${next} is not a directory`), { code: "ENOTDIR" });
+    checkDir(next, st);
+    real = next;
+    realSt = st;
   }
+  return real;
+}
+
+function othersMayWrite(st: Stats): boolean {
+  return (st.mode & 0o022) !== 0;
 }
 
 /** "/", "/a", "/a/b" for "/a/b". */
