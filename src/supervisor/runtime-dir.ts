@@ -8,10 +8,11 @@
 // - it belongs to the uid we run as, root included (root does not trust another user's dir);
 // - nobody else may write in it: group/other-writable is refused (someone may already have put
 //   files there); merely readable or searchable by others (e.g. 0755) is tightened to 0700;
-// - nobody else may replace it: every directory above it (after resolving symlinks, which are
-//   trusted only as far as their resolved path is) belongs to us or root and is not writable by
-//   group/others unless sticky (/tmp). A directory another user owns or can write lets that user
-//   rename the runtime dir away and put their own in its place while the server runs.
+// - nobody else may replace it: every directory on the way to it (walked as the kernel resolves
+//   the path) belongs to us or root and is not writable by group/others unless sticky (/tmp),
+//   and no symlink on the way can be repointed by another user. A directory another user owns
+//   or can write lets that user rename the runtime dir away and put their own in its place
+//   while the server runs.
 // Given that chain, paths below the checked directory cannot change under us (only we and root
 // can change them), so path-based calls after the checks are as good as *at() calls on the fd.
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats, unlinkSync } from "node:fs";
