@@ -1,9 +1,9 @@
 // sendControl when nobody (or something else) answers: errors say what to do.
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sendControl } from "./client.ts";
+import { ControlError, sendControl } from "./client.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "liveframe-client-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,4 +35,28 @@ test("a supervisor that closes without answering: it may have exited or refused 
   } finally {
     silent.stop(true);
   }
+});
+
+test("the client follows no symlink and talks to nothing but a socket: each refusal has a kind the CLI maps to its exit code", async () => {
+  const real = join(dir, "real");
+  mkdirSync(real);
+  const link = join(dir, "link");
+  symlinkSync(real, link);
+  const viaLink = await sendControl(link, { cmd: "status" }).catch((e: Error) => e);
+  expect(viaLink).toBeInstanceOf(ControlError);
+  expect((viaLink as ControlError).kind).toBe("unsafe");
+  expect((viaLink as Error).message).toContain(`runtime dir ${link} is a symbolic link (to ${real}): a liveframe server never runs in one`);
+
+  writeFileSync(join(real, "control.sock"), "");
+  const file = await sendControl(real, { cmd: "stop" }).catch((e: Error) => e);
+  expect((file as ControlError).kind).toBe("unsafe");
+  expect((file as Error).message).toContain(`control socket path ${join(real, "control.sock")} is not a socket (a file)`);
+
+  const notDir = join(dir, "afile");
+  writeFileSync(notDir, "");
+  const nd = await sendControl(notDir, { cmd: "status" }).catch((e: Error) => e);
+  expect((nd as ControlError).kind).toBe("not-running");
+  const none = await sendControl(join(dir, "none"), { cmd: "status" }).catch((e: Error) => e);
+  expect((none as ControlError).kind).toBe("not-running");
+  expect((none as ControlError).detail).toBe(`no runtime dir ${join(dir, "none")}`);
 });
