@@ -15,7 +15,7 @@
 //   while the server runs.
 // Given that chain, paths below the checked directory cannot change under us (only we and root
 // can change them), so path-based calls after the checks are as good as *at() calls on the fd.
-import { closeSync, constants, existsSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats, unlinkSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, type Stats, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { getuid, MAX_UNIX_PATH, unixSocketListening } from "../../ffi/index.ts";
 
@@ -114,9 +114,9 @@ export function secureRuntimeDir(runtimeDir: string, note: (line: string) => voi
         `runtime dir ${dir} is owned by uid ${st.uid}, not you (uid ${uid}): someone else could steer this server (move its control socket away, plant a state file); remove it or ${PICK_ANOTHER}`,
       );
     }
-    if ((st.mode & 0o022) !== 0) {
+    if (othersMayWrite(st)) {
       throw new Error(
-        `runtime dir ${dir} is writable by ${whoMayWrite(st.mode)} (mode ${octal(st.mode)}): someone else may have put files in it (a socket, a state file); check what is in it, then \`chmod 700 ${dir}\`, or remove it, or ${PICK_ANOTHER}`,
+        `runtime dir ${dir} is writable by ${whoMayWrite(st)} (mode ${octal(st.mode)}): someone else may have put files in it (a socket, a state file); check what is in it, then \`chmod 700 ${dir}\`, or remove it, or ${PICK_ANOTHER}`,
       );
     }
     if ((st.mode & 0o7777) !== RUNTIME_DIR_MODE) {
@@ -192,7 +192,7 @@ function checkPath(dir: string, path: string): string {
     }
     if (othersMayWrite(st) && (st.mode & S_ISVTX) === 0) {
       throw new Error(
-        `runtime dir ${dir} is inside ${p}${via}, which ${whoMayWrite(st.mode)} may write (mode ${octal(st.mode)}, not sticky): they could replace the runtime dir while the server runs and steer it; \`chmod go-w ${p}\`, or ${fix}`,
+        `runtime dir ${dir} is inside ${p}${via}, which ${whoMayWrite(st)} may write (mode ${octal(st.mode)}, not sticky): they could replace the runtime dir while the server runs and steer it; \`chmod go-w ${p}\`, or ${fix}`,
       );
     }
   };
@@ -234,8 +234,36 @@ function checkPath(dir: string, path: string): string {
   return real;
 }
 
+/**
+ * Someone other than us and root may write: the "other" write bit, or the group write bit of a
+ * group someone else is in. Group-writable dirs are what a umask of 002 makes (Debian, Ubuntu,
+ * Fedora give each user a private group): with nobody else in the group, nobody else can write.
+ */
 function othersMayWrite(st: Stats): boolean {
-  return (st.mode & 0o022) !== 0;
+  if ((st.mode & 0o002) !== 0) return true;
+  return (st.mode & 0o020) !== 0 && groupOutsiders(st.gid).length > 0;
+}
+
+/**
+ * The uids other than ours and root's in group `gid`: its members in /etc/group and the users
+ * whose primary group it is in /etc/passwd. A group not in /etc/group (another NSS source)
+ * counts as having outsiders: it cannot be shown to be private.
+ */
+export function groupOutsiders(gid: number): number[] {
+  const me = getuid();
+  let group: string[] | undefined;
+  let passwd: string[][];
+  try {
+    group = readFileSync("/etc/group", "utf8").split("\n").map((l) => l.split(":")).find((f) => f.length >= 4 && Number(f[2]) === gid);
+    passwd = readFileSync("/etc/passwd", "utf8").split("\n").map((l) => l.split(":")).filter((f) => f.length >= 4);
+  } catch {
+    return [-1];
+  }
+  if (!group) return [-1];
+  const uidOf = new Map(passwd.map((f) => [f[0]!, Number(f[2])]));
+  const members = group[3]!.split(",").filter((n) => n !== "").map((n) => uidOf.get(n) ?? -1);
+  const primary = passwd.filter((f) => Number(f[3]) === gid).map((f) => Number(f[2]));
+  return [...new Set([...members, ...primary])].filter((u) => u !== me && u !== 0);
 }
 
 /** "/", "/a", "/a/b" for "/a/b". */
@@ -247,10 +275,15 @@ function chain(path: string): string[] {
   }
 }
 
-function whoMayWrite(mode: number): string {
-  const g = (mode & 0o020) !== 0;
-  const o = (mode & 0o002) !== 0;
-  return g && o ? "group and others" : g ? "its group" : "others";
+function whoMayWrite(st: Stats): string {
+  const o = (st.mode & 0o002) !== 0;
+  const outsiders = (st.mode & 0o020) !== 0 ? groupOutsiders(st.gid) : [];
+  const known = outsiders.filter((u) => u >= 0);
+  const g =
+    outsiders.length === 0
+      ? ""
+      : `its group (gid ${st.gid}${known.length > 0 ? `, which has uid ${known.slice(0, 3).join(", ")}${known.length > 3 ? ", …" : ""}` : ", not shown to be private in /etc/group"})`;
+  return g && o ? `${g} and others` : g || "others";
 }
 
 function octal(mode: number): string {
