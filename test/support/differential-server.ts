@@ -34,7 +34,9 @@ if (engine === "liveframe") {
   port = server.port;
   stop = () => server.stop({ graceful: false });
 } else {
-  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: fetchApp.fetch });
+  // development: false: the reference is a production server (in development Bun.serve answers an
+  // uncaught error with a 50 KB HTML debugging page instead of a plain 500).
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", development: false, fetch: fetchApp.fetch });
   port = server.port!;
   stop = () => server.stop(true);
 }

@@ -266,6 +266,16 @@ export const ALLOWED_DIFFERENCES: Allowance[] = [
     },
   },
   {
+    id: "bun-trailer-desync",
+    reason:
+      "Bun.serve 1.4.5 does not consume the trailer section of a chunked request body (a Bun bug): the next " +
+      "request on that connection gets 400. liveframe reads the trailer as RFC 9112 §7.1.2 says and answers the " +
+      "next request. Only the probe sent after the case differs",
+    applies: (d, c, lf, bun) =>
+      d.kind === "afterward" && c.raw !== undefined && /\r\n0\r\n[^\r]/.test(Buffer.from(bytesOf(c.raw.bytes)).toString("latin1")) &&
+      bun.afterward === "open (probe answered 400)" && lf.afterward.startsWith("open"),
+  },
+  {
     id: "refused-without-answer",
     reason:
       "Bun.serve closes the connection without any answer for some malformed requests (e.g. a method that is " +
