@@ -211,6 +211,7 @@ function cases(): DiffCase[] {
     one("status 600 in new Response", get("/error/invalid-status")),
     one("status 101 in new Response", get("/error/status-1xx")),
     one("body with status 204 in new Response", get("/error/body-on-204")),
+    one("body with status 304 in new Response", get("/error/body-on-304")),
     one("handler returns undefined", get("/error/returns-undefined")),
     // statuses
     ...[200, 203, 205, 206, 207, 226, 299, 302, 400, 418, 451, 500, 599].map((code) => one(`status ${code}`, get(`/status/${code}`))),
@@ -237,6 +238,8 @@ function cases(): DiffCase[] {
     one("Response class facts across an await", get("/introspect/classes-after-await")),
     one("Request facts", get("/introspect/request")),
     one("new Request(url, c.req.raw) on a POST", { method: "POST", path: "/introspect/new-request", headers: [["content-type", "text/plain"]], body: "posted body" }),
+    one("new Request(url, c.req.raw) on a chunked POST", { method: "POST", path: "/introspect/new-request", headers: [["content-type", "text/plain"]], chunks: ["chunked ", "posted ", "body"] }),
+    one("new Request(url, c.req.raw) on a 300 KB POST", { method: "POST", path: "/introspect/new-request-length", body: new Uint8Array(300_000).fill(7) }),
     one("c.req.raw.clone() on a POST", { method: "POST", path: "/introspect/clone-request", body: "clone me" }),
     one("returning a Response subclass", get("/introspect/subclass-returned")),
     // what reaches the wire for tricky responses
@@ -295,6 +298,14 @@ function cases(): DiffCase[] {
     { name: "Host upper case", raw: { bytes: "GET /plain/url HTTP/1.1\r\nHost: EXAMPLE.com\r\n\r\n" } },
     { name: "lower-case method", raw: { bytes: "get /plain/method HTTP/1.1\r\nHost: t\r\n\r\n" } },
     { name: "extension method", raw: { bytes: "FOO /plain/method HTTP/1.1\r\nHost: t\r\n\r\n" } },
+    { name: "5000-character method", raw: { bytes: `${"A".repeat(5000)} /plain/method HTTP/1.1\r\nHost: t\r\n\r\n` } },
+    one("GET with a body", { method: "GET", path: "/plain/text", body: "a body on a GET" }),
+    { name: "Transfer-Encoding: chunked + NBSP", raw: { bytes: "POST /upload/digest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\xa0\r\n\r\n3\r\nabc\r\n0\r\n\r\n" } },
+    { name: "Transfer-Encoding: NBSP + chunked", raw: { bytes: "POST /upload/digest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: \xa0chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" } },
+    { name: "Connection: close + NBSP", raw: { bytes: "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\xa0\r\n\r\n" } },
+    { name: "Content-Length and Transfer-Encoding both", raw: { bytes: "POST /upload/digest HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" } },
+    { name: "obs-fold header", raw: { bytes: "GET /plain/request-headers HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n" } },
+    { name: "missing Host in HTTP/1.1", raw: { bytes: "GET /plain/url HTTP/1.1\r\n\r\n" } },
   ];
 }
 

@@ -62,7 +62,7 @@ export interface DiffCase {
   request?: WireRequest;
   /** Several requests written in one go on one connection; one answer each, in order. */
   pipeline?: WireRequest[];
-  /** Exact bytes; `responses` answers are read (default 1), `head[i]` when answer i has no body. */
+  /** Exact bytes (a string is taken as latin1, byte for byte); `responses` answers are read (default 1), `head[i]` when answer i has no body. */
   raw?: { bytes: string | Uint8Array; responses?: number; head?: boolean[] };
   /** Per-case normalisers, applied to both answers after the global ones. */
   normalize?: Normalizer[];
@@ -290,6 +290,11 @@ export const ALLOWED_DIFFERENCES: Allowance[] = [
 // ---- encoding requests ------------------------------------------------------------------------------
 
 const enc = new TextEncoder();
+/** Raw wire bytes: a string is taken byte for byte (latin1), so "\xa0" is the single byte 0xA0. */
+function rawBytes(x: string | Uint8Array): Uint8Array {
+  return typeof x === "string" ? Buffer.from(x, "latin1") : x;
+}
+/** A body: a string is UTF-8, as an app would send text. */
 function bytesOf(x: string | Uint8Array): Uint8Array {
   return typeof x === "string" ? enc.encode(x) : x;
 }
@@ -507,7 +512,7 @@ export async function exchange(port: number, kase: DiffCase): Promise<Exchange> 
   try {
     const expected: boolean[] = []; // per answer: is it an answer to HEAD?
     if (kase.raw !== undefined) {
-      c.write(bytesOf(kase.raw.bytes));
+      c.write(rawBytes(kase.raw.bytes));
       for (let i = 0; i < (kase.raw.responses ?? 1); i++) {
         const head = kase.raw.head?.[i] ?? false;
         expected.push(head);
@@ -727,18 +732,17 @@ export async function startServers(app: DifferentialApp): Promise<ServerPair> {
 /** A result with bodies shown as a length and a prefix (a 5 MB body does not belong in a report). */
 function forReport(r: CaseResult): unknown {
   const ex = (e: Exchange) => ({ ...e, responses: e.responses.map((x) => ({ ...x, body: show(x.body) })) });
-  const allowedBy = (d: Difference) => ALLOWED_DIFFERENCES.find((a) => a.applies(d, { name: r.name }, r.liveframe, r.bun))?.id ?? null;
-  return { ...r, differences: r.differences.map((d) => ({ ...d, allowedBy: allowedBy(d) })), liveframe: ex(r.liveframe), bun: ex(r.bun) };
+  return { ...r, liveframe: ex(r.liveframe), bun: ex(r.bun) };
 }
 
 // ---- the suite -------------------------------------------------------------------------------------------
 
 export interface CaseResult {
   name: string;
-  /** Every difference found; `unexplained` are those no allowance covers (the failures). */
+  /** Every difference found, with the allowance that covers it (null: a failure). */
   liveframe: Exchange;
   bun: Exchange;
-  differences: Difference[];
+  differences: (Difference & { allowedBy: string | null })[];
   unexplained: Difference[];
 }
 
@@ -772,8 +776,9 @@ export function differentialSuite(
       seen.add(kase.name);
       test(kase.name, async () => {
         const [lf, bun] = await Promise.all([exchange(pair!.liveframe, kase), exchange(pair!.bun, kase)]);
-        const all = differences(kase, lf, bun);
-        const bad = all.filter((d) => !(opts.allowances ?? ALLOWED_DIFFERENCES).some((a) => a.applies(d, kase, lf, bun)));
+        const allowances = opts.allowances ?? ALLOWED_DIFFERENCES;
+        const all = differences(kase, lf, bun).map((d) => ({ ...d, allowedBy: allowances.find((a) => a.applies(d, kase, lf, bun))?.id ?? null }));
+        const bad = all.filter((d) => d.allowedBy === null);
         results.push({ name: kase.name, liveframe: lf, bun, differences: all, unexplained: bad });
         expect(bad.map(formatDifference)).toEqual([]);
       });
