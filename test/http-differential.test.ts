@@ -213,8 +213,9 @@ function cases(): DiffCase[] {
     one("body with status 204 in new Response", get("/error/body-on-204")),
     one("body with status 304 in new Response", get("/error/body-on-304")),
     one("handler returns undefined", get("/error/returns-undefined")),
+    one("error that onError rethrows: the server's own 500", get("/error/unhandled")),
     // statuses
-    ...[200, 203, 205, 206, 207, 226, 299, 302, 400, 418, 451, 500, 599].map((code) => one(`status ${code}`, get(`/status/${code}`))),
+    ...[200, 203, 205, 206, 207, 208, 226, 299, 302, 305, 400, 413, 418, 422, 451, 500, 507, 511, 599].map((code) => one(`status ${code}`, get(`/status/${code}`))),
     ...[203, 207, 418, 451].map((code) => one(`c.text with status ${code}`, get(`/status-hono/${code}`))),
     one("c.body(null, 204)", get("/status-hono/204")),
     one("c.body(null, 304)", get("/status-hono/304")),
