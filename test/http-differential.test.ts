@@ -50,6 +50,11 @@ function multipartBody(boundary: string): Uint8Array {
   return Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p)));
 }
 
+/** `count` pieces of `size` deterministic bytes, handed out one at a time. */
+async function* pieces(count: number, size: number): AsyncIterable<Uint8Array> {
+  for (let i = 0; i < count; i++) yield new Uint8Array(size).map((_, j) => (i * 17 + j) & 0xff);
+}
+
 function bigJson(): string {
   const rows: { id: number; v: string }[] = [];
   let size = 0;
@@ -193,6 +198,9 @@ function cases(): DiffCase[] {
     one("echo binary body", { method: "POST", path: "/upload/echo", headers: [["content-type", "application/octet-stream"]], body: new Uint8Array(256).map((_, i) => i) }),
     one("text body", { method: "POST", path: "/upload/text", body: "héllo" }),
     one("unread body then keep-alive", { method: "POST", path: "/upload/ignore", body: "ignored body" }),
+    one("streamed 1 MiB chunked upload", { method: "POST", path: "/upload/digest", stream: () => pieces(16, 65_536) }),
+    one("streamed 1 MiB upload with Content-Length", { method: "POST", path: "/upload/stream-count", headers: [["content-length", String(16 * 65_536)]], stream: () => pieces(16, 65_536) }),
+    one("streamed upload the handler never reads", { method: "POST", path: "/upload/ignore", headers: [["content-length", String(8 * 65_536)]], stream: () => pieces(8, 65_536) }),
     one("unread large body", { method: "POST", path: "/upload/ignore", body: new Uint8Array(300_000) }),
     one("formData urlencoded", { method: "POST", path: "/upload/form", headers: [["content-type", "application/x-www-form-urlencoded"]], body: "a=1&b=two+words" }),
     one("formData multipart", { method: "POST", path: "/upload/form", headers: [["content-type", `multipart/form-data; boundary=${boundary}`]], body: multipartBody(boundary) }),

@@ -52,6 +52,11 @@ export interface WireRequest {
   body?: string | Uint8Array;
   /** Sent with Transfer-Encoding: chunked, one chunk per entry (then the last chunk). */
   chunks?: (string | Uint8Array)[];
+  /**
+   * A body still arriving while the server works: each piece is written once the kernel took the
+   * previous one. Sent chunked, unless a content-length header is given (then as is).
+   */
+  stream?: () => AsyncIterable<Uint8Array>;
   /** Send `Expect: 100-continue`, then the head alone, then the body once the server answered 100. */
   expectContinue?: boolean;
 }
@@ -306,7 +311,9 @@ export function encodeRequest(r: WireRequest): { head: Uint8Array; body: Uint8Ar
   const has = (name: string) => headers.some(([n]) => n.toLowerCase() === name);
   if (!r.noHost && !has("host")) headers.unshift(["host", "t"]);
   let body: Uint8Array = new Uint8Array(0);
-  if (r.chunks !== undefined) {
+  if (r.stream !== undefined) {
+    if (!has("content-length") && !has("transfer-encoding")) headers.push(["transfer-encoding", "chunked"]);
+  } else if (r.chunks !== undefined) {
     if (!has("transfer-encoding")) headers.push(["transfer-encoding", "chunked"]);
     const parts: Uint8Array[] = [];
     for (const c of r.chunks) {
@@ -351,6 +358,7 @@ class WireClient {
         },
         drain(s) {
           s.data.flush();
+          s.data.wake();
         },
         end(s) {
           s.data.ended = true;
@@ -390,6 +398,11 @@ class WireClient {
       }
       this.pending.shift();
     }
+  }
+
+  /** Resolves once everything written so far is in the kernel (or the peer is gone). */
+  async drained(timeoutMs: number): Promise<void> {
+    if (!(await this.wait(() => this.pending.length === 0, timeoutMs)) && !this.ended) throw new Error("timed out writing the request body");
   }
 
   /** Waits until `ready()` holds; false if the peer ended first or the time ran out. */
@@ -522,7 +535,19 @@ export async function exchange(port: number, kase: DiffCase): Promise<Exchange> 
       const reqs = kase.pipeline ?? (kase.request ? [kase.request] : []);
       if (reqs.length === 0) throw new Error(`case ${kase.name}: give request, pipeline or raw`);
       const single = reqs.length === 1 && reqs[0]!.expectContinue === true;
-      if (single) {
+      if (reqs.some((r) => r.stream !== undefined)) {
+        if (reqs.length !== 1) throw new Error(`case ${kase.name}: a streamed body only in a single request`);
+        const r = reqs[0]!;
+        c.write(encodeRequest(r).head);
+        const chunked = !(r.headers ?? []).some(([n]) => n.toLowerCase() === "content-length");
+        for await (const piece of r.stream!()) {
+          if (c.ended) break; // the server answered and closed early: what it said is read below
+          if (piece.byteLength === 0) continue;
+          c.write(chunked ? Buffer.concat([enc.encode(`${piece.byteLength.toString(16)}\r\n`), piece, enc.encode("\r\n")]) : piece);
+          await c.drained(timeoutMs);
+        }
+        if (chunked && !c.ended) c.write(enc.encode("0\r\n\r\n"));
+      } else if (single) {
         // Head first; the body only after 100 Continue (or after CONTINUE_WAIT_MS, as curl does).
         // A final answer before that means the server does not want the body: it is not sent.
         const { head, body } = encodeRequest(reqs[0]!);
