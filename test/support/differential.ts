@@ -1,37 +1,56 @@
 // Differential harness: one Hono app module, served by liveframe's `serve()` and by
-// `Bun.serve({ fetch: app.fetch })`, each in a process of its own (differential-server.ts); every
-// case is sent as exact bytes over a raw TCP socket to both, both answers are parsed off the wire
-// and compared: status and reason phrase, interim (1xx) responses, every header field (name,
-// value, count, order, and the case the name is written in), every body byte after de-chunking,
-// the framing (Content-Length, chunked or close-delimited, Connection, Keep-Alive) and whether
-// the connection is still usable afterwards (a probe request on the same socket).
+// `Bun.serve({ fetch: app.fetch, development: false })`, each in a fresh process of its own
+// (differential-server.ts: liveframe installs process-wide state, so a reference in the same
+// process would not be one). Every case is sent as exact bytes over a raw TCP socket to both; both
+// answers are parsed off the wire and compared:
+//   - status code, reason phrase, HTTP version, interim (1xx) answers;
+//   - every header field: for each name, its values in order (so repeated Set-Cookie count and
+//     order matter); then the order of fields and the case of names (see ALLOWED_DIFFERENCES);
+//   - every body byte, after de-chunking, and any trailer fields;
+//   - framing (Content-Length N / chunked / close-delimited / none, and the Content-Length sent
+//     on bodiless answers such as HEAD) and connection management (Connection, Keep-Alive);
+//   - whether the connection is still usable and in sync afterwards: a probe request is sent on
+//     the same socket ("closed", or "open (probe answered 404)").
 //
-// What is normalised before comparing, and why (nothing else is):
-//   - Date: both servers stamp the current time; it must be an IMF-fixdate (RFC 9110 §5.6.7) on
-//     both, then it compares equal. An app-set Date is compared as is (it does not look current?
-//     it still matches the shape: both then carry the app's own value, so equal anyway).
-//   - per case, named normalisers from `normalize` below (server timing durations, a multipart
-//     boundary the runtime picks at random, …); each says its reason where it is defined.
+// Normalised before comparing (nothing else is), each with its reason:
+//   - Date (every answer): both servers stamp the time of sending; a value that is an IMF-fixdate
+//     (RFC 9110 §5.6.7) on both compares equal. An app-set Date is the same string on both anyway.
+//   - per case, opt-in `normalize` entries: `serverTiming` (hono/timing's measured durations),
+//     `multipartBoundary` (the runtime picks a random boundary per FormData body),
+//     `headerValue(name, pattern, …)` for values an app derives from the clock (a JWT iat, a
+//     cookie expiry computed from now, an ETag of a timestamp). The shipped cases need only the
+//     first two: tokens and cookie expiries are made with fixed times instead.
 //
-// What may differ, only where ALLOWED_DIFFERENCES below lists it with a reason: framing (how the
-// body's end is marked, whether Connection/Keep-Alive is written) and engine-made refusals of
-// malformed requests (each server words its own 400). Everything the app produced must match.
+// What may differ: only what ALLOWED_DIFFERENCES (one table, each entry narrow and with its
+// reason) lists: header-name case and the order of differently named fields, stream framing
+// (Content-Length vs chunked for ReadableStream bodies; not for cases marked strictFraming),
+// Connection headers that say what both servers do, Date on HEAD, the wording of engine-made
+// refusals of malformed requests, and one Bun bug. Everything the app produced must match.
 //
 // Adding an app and cases (e.g. a held-out set):
-//   1. Write a module whose default export is the Hono app (or anything with fetch(req, env)).
-//      Configuration reaches it through environment variables (`env` below): the module is
-//      loaded in two fresh processes, one per server.
+//   1. Write a module whose default export is the Hono app (anything with fetch(req, env)).
+//      Configuration reaches it through environment variables (`env`): it is loaded in two fresh
+//      processes, one per server. Files it serves can be made in `setup` (runs before the servers).
 //   2. In a test file:
-//        differentialSuite("my app", { module: "/abs/path/app.ts", env: { … } }, [
+//        differentialSuite("my app", () => ({ module: "/abs/path/app.ts", env: { … } }), [
 //          { name: "GET /", request: { method: "GET", path: "/" } },
-//          { name: "upload", request: { method: "POST", path: "/u", body: "abc", chunks: ["a", "bc"] } },
+//          { name: "HEAD", request: { method: "HEAD", path: "/" } },
+//          { name: "upload", request: { method: "POST", path: "/u", body: "abc" } },
+//          { name: "chunked", request: { method: "POST", path: "/u", chunks: ["a", "bc"] } },
+//          { name: "slow upload", request: { method: "POST", path: "/u", stream: async function* () { yield bytes; } } },
+//          { name: "100-continue", request: { method: "POST", path: "/u", body: "abc", expectContinue: true } },
+//          { name: "HTTP/1.0", request: { method: "GET", path: "/", version: "1.0", noHost: true } },
 //          { name: "pipelined", pipeline: [{ method: "GET", path: "/a" }, { method: "GET", path: "/b" }] },
 //          { name: "raw", raw: { bytes: "GET / HTTP/1.1\r\nHost: x\r\n\r\n" } },
-//        ]);
-//      Each case becomes one test that fails with the list of differences. `request` builds the
-//      bytes for you (Host, Content-Length or chunked framing, Expect: 100-continue, HTTP/1.0);
-//      `raw` sends exactly what you give. Set LIVEFRAME_DIFF_REPORT=/some/file.json to also get
-//      every exchange and difference as JSON.
+//          { name: "file", request: { method: "GET", path: "/f" }, strictFraming: true },
+//        ], { setup, teardown });
+//      Each case becomes one test that fails with the list of its unexplained differences, one
+//      line each ("#0 header content-type: liveframe (absent) | Bun.serve text/plain;…").
+//      `request` builds the bytes (Host, Content-Length or chunked framing, Expect, version);
+//      `raw` sends exactly what you give (a string is latin1, byte for byte). Pass your own
+//      `allowances` only with reasons, as ALLOWED_DIFFERENCES does.
+//   3. LIVEFRAME_DIFF_REPORT=/some/file.json writes every exchange and every difference (with the
+//      allowance that covered it, or null) as JSON after the suite.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket, Subprocess } from "bun";
 import { writeFileSync } from "node:fs";
