@@ -26,7 +26,7 @@ function setup(): void {
 }
 
 const get = (path: string, headers: [string, string][] = []): WireRequest => ({ method: "GET", path, headers });
-/** Bun.file and Blob bodies: Bun.serve always sends them with a Content-Length (no stream-framing allowance). */
+/** String, bytes, Blob and Bun.file bodies: Bun.serve always sends them with a Content-Length (no stream-framing allowance). */
 const strict: Partial<DiffCase> = { strictFraming: true };
 const one = (name: string, request: WireRequest, extra: Partial<DiffCase> = {}): DiffCase => ({ name, request, ...extra });
 
@@ -103,7 +103,8 @@ function cases(): DiffCase[] {
     one("secureHeaders html", get("/mw/secure/html")),
     one("timing", get("/mw/timing/text"), { normalize: [normalize.serverTiming] }),
     one("c.res.headers.set after next()", get("/mw/set-after/text?q=%3Cb%3Ex")),
-    one("res.headers.set on new Response", get("/mw/set-after/new-response")),
+    one("res.headers.set on new Response", get("/mw/set-after/new-response"), strict),
+    one("c.res.headers.set after next(), 180 KB string", get("/mw/set-after/big"), strict),
     one("set after next, async handler", get("/mw/set-after/async")),
     // cors
     one("cors simple, allowed origin", get("/cors/data", [["origin", "https://a.example"]])),
@@ -129,10 +130,16 @@ function cases(): DiffCase[] {
     one("jwt bad", get("/jwt/me", [["authorization", "Bearer not.a.token"]])),
     one("jwt good", get("/jwt/me", [["authorization", `Bearer ${jwtToken}`]])),
     // compress
-    one("compress gzip text", get("/compress/text", [["accept-encoding", "gzip"]])),
-    one("compress deflate text", get("/compress/text", [["accept-encoding", "deflate"]])),
+    // A string body is always sent with a Content-Length by Bun.serve, whatever touched its headers.
+    one("compress gzip, untyped c.text (not compressed)", get("/compress/text", [["accept-encoding", "gzip"]]), strict),
+    one("compress deflate, untyped c.text (not compressed)", get("/compress/text", [["accept-encoding", "deflate"]]), strict),
+    one("compress gzip typed text", get("/compress/typed-text", [["accept-encoding", "gzip"]])),
+    one("compress deflate typed text", get("/compress/typed-text", [["accept-encoding", "deflate"]])),
+    one("compress gzip html", get("/compress/html", [["accept-encoding", "gzip"]])),
+    one("compress q-values prefer deflate", get("/compress/html", [["accept-encoding", "gzip;q=0.5, deflate"]])),
     one("compress gzip json", get("/compress/json", [["accept-encoding", "gzip, deflate, br"]])),
-    one("compress not accepted", get("/compress/text")),
+    one("compress not accepted", get("/compress/text"), strict),
+    one("compress not accepted, typed", get("/compress/typed-text")),
     one("compress below threshold", get("/compress/small", [["accept-encoding", "gzip"]])),
     one("compress a stream", get("/compress/stream", [["accept-encoding", "gzip"]])),
     one("HEAD compress", { method: "HEAD", path: "/compress/text", headers: [["accept-encoding", "gzip"]] }),

@@ -92,7 +92,7 @@ export interface DiffCase {
   normalize?: Normalizer[];
   /** Per read; default READ_TIMEOUT_MS. */
   timeoutMs?: number;
-  /** The framing must match exactly (no stream-framing allowance): e.g. a Bun.file or Blob body. */
+  /** The framing must match exactly (no stream-framing allowance): a string, bytes, Blob or Bun.file body. */
   strictFraming?: boolean;
 }
 
@@ -232,8 +232,8 @@ export const ALLOWED_DIFFERENCES: Allowance[] = [
     reason:
       "a ReadableStream body: Bun.serve sends a Content-Length when the stream has already ended when it first " +
       "reads it, liveframe when it ends within its first two reads; otherwise chunked. Which one depends on timing; " +
-      "the bytes are the same. Cases whose body is a Bun.file or a Blob set strictFraming (Bun.serve always sends " +
-      "those with a Content-Length)",
+      "the bytes are the same. Cases whose body is a string, bytes, a Blob or a Bun.file set strictFraming " +
+      "(Bun.serve always sends those with a Content-Length, whatever middleware did to the headers)",
     applies: (d, c, lf, bun) => {
       if (d.kind !== "framing" || c.strictFraming) return false;
       const pair = `${framingOf(lf, d.index)}/${framingOf(bun, d.index)}`;
