@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sign } from "hono/jwt";
-import { BASIC_PASSWORD, BASIC_USER, JWT_SECRET } from "./fixtures/differential-app.tsx";
+import { BASIC_PASSWORD, BASIC_USER, BEARER_TOKEN, JWT_SECRET } from "./fixtures/differential-app.tsx";
 import { differentialSuite, normalize, type DiffCase, type WireRequest } from "./support/differential.ts";
 
 const MiB = 1024 * 1024;
@@ -305,6 +305,36 @@ function cases(): DiffCase[] {
       name: "pipelined chunked upload then GET",
       pipeline: [{ method: "POST", path: "/upload/digest", chunks: ["abc", "defg"] }, get("/")],
     },
+    // more middleware (sub-app mounted with app.route)
+    one("bearerAuth missing", get("/more/bearer/data")),
+    one("bearerAuth wrong", get("/more/bearer/data", [["authorization", "Bearer nope"]])),
+    one("bearerAuth right", get("/more/bearer/data", [["authorization", `Bearer ${BEARER_TOKEN}`]])),
+    one("csrf allowed origin", { method: "POST", path: "/more/csrf/form", headers: [["origin", "https://a.example"], ["content-type", "application/x-www-form-urlencoded"]], body: "a=1" }),
+    one("csrf other origin", { method: "POST", path: "/more/csrf/form", headers: [["origin", "https://evil.example"], ["content-type", "application/x-www-form-urlencoded"]], body: "a=1" }),
+    one("requestId from the client", get("/more/rid/echo", [["x-request-id", "client-given-id-1"]])),
+    one("requestId generated", get("/more/rid/echo"), {
+      normalize: [
+        normalize.headerValue("x-request-id", /^[0-9a-f-]{36}$/, "<uuid>", "requestId() makes a random UUID per request"),
+        normalize.bodyText(/"[0-9a-f-]{36}"/, '"<uuid>"', "requestId() makes a random UUID per request"),
+      ],
+    }),
+    one("prettyJSON off", get("/more/pretty/data")),
+    one("prettyJSON on", get("/more/pretty/data?pretty")),
+    one("bodyLimit under", { method: "POST", path: "/more/limit/upload", body: "x".repeat(1000) }),
+    one("bodyLimit over (Content-Length)", { method: "POST", path: "/more/limit/upload", body: "x".repeat(5000) }),
+    one("bodyLimit over (chunked)", { method: "POST", path: "/more/limit/upload", chunks: ["x".repeat(800), "y".repeat(800)] }),
+    one("trimTrailingSlash redirect", get("/more/slash/page/")),
+    one("trimTrailingSlash exact", get("/more/slash/page")),
+    one("methodOverride form _method=DELETE", { method: "POST", path: "/more/override/item", headers: [["content-type", "application/x-www-form-urlencoded"]], body: "_method=DELETE" }),
+    one("ipRestriction (getConnInfo)", get("/more/ip/data")),
+    one("timeout", get("/more/timeout/slow")),
+    one("languageDetector de", get("/more/lang/which", [["accept-language", "de-DE,de;q=0.9,en;q=0.5"]])),
+    one("languageDetector fallback", get("/more/lang/which", [["accept-language", "xx"]])),
+    one("methodNotAllowed", { method: "PUT", path: "/more/mna/thing", body: "" }),
+    one("accepts helper", get("/more/accepts", [["accept-language", "ja;q=0.9, zh;q=0.8"]])),
+    one("validator ok", { method: "POST", path: "/more/validator", headers: [["content-type", "application/json"]], body: '{"n":21}' }),
+    one("validator refuses", { method: "POST", path: "/more/validator", headers: [["content-type", "application/json"]], body: '{"n":"x"}' }),
+    one("basePath nested sub-app", get("/more/nested/base/leaf")),
     // request-line and header edge cases an app can observe
     { name: "absolute-form target", raw: { bytes: "GET http://example.com/plain/url?a=1 HTTP/1.1\r\nHost: example.com\r\n\r\n" } },
     { name: "absolute-form with percent-encoded host", raw: { bytes: "GET http://a%41/plain/url HTTP/1.1\r\nHost: x\r\n\r\n" } },

@@ -168,6 +168,14 @@ export const normalize = {
       return { ...mapFields(r, (_n, v) => v.split(boundary).join("<boundary>")), body };
     },
   } satisfies Normalizer,
+  /** Replace text matching `pattern` in a body (read as latin1), for values the app makes up per request. */
+  bodyText(pattern: RegExp, replacement: string, reason: string): Normalizer {
+    return {
+      name: `body ${pattern}`,
+      reason,
+      apply: (r) => ({ ...r, body: Buffer.from(Buffer.from(r.body).toString("latin1").replace(pattern, replacement), "latin1") }),
+    };
+  },
   /** Replace a header's value matching `pattern` (for values the app derives from the clock). */
   headerValue(name: string, pattern: RegExp, replacement: string, reason: string): Normalizer {
     return {
@@ -741,20 +749,40 @@ async function startOne(engine: "liveframe" | "bun", app: DifferentialApp, log: 
     const dec = new TextDecoder();
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) log.push(`[${engine}] ${dec.decode(chunk)}`);
   })();
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  const timer = setTimeout(() => proc.kill(), START_TIMEOUT_MS);
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`the ${engine} server for ${app.module} exited before listening (exit ${await proc.exited}): ${log.join("")}`);
-      text += new TextDecoder().decode(value);
+  // stdout is read to the end (an app that logs must never block on a full pipe); the first
+  // line starting with "{" is the port.
+  let resolvePort!: (port: number) => void;
+  let rejectPort!: (err: Error) => void;
+  const portLine = new Promise<number>((res, rej) => {
+    resolvePort = res;
+    rejectPort = rej;
+  });
+  void (async () => {
+    const dec = new TextDecoder();
+    let text = "";
+    let found = false;
+    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
+      text += dec.decode(chunk);
+      if (found) {
+        text = "";
+        continue;
+      }
       const line = text.split("\n").find((l) => l.startsWith("{"));
-      if (line) return { port: (JSON.parse(line) as { port: number }).port, proc };
+      if (line) {
+        found = true;
+        resolvePort((JSON.parse(line) as { port: number }).port);
+      }
     }
+    if (!found) rejectPort(new Error(`the ${engine} server for ${app.module} exited before listening (exit ${await proc.exited}): ${log.join("")}`));
+  })();
+  const timer = setTimeout(() => {
+    rejectPort(new Error(`the ${engine} server for ${app.module} did not listen within ${START_TIMEOUT_MS} ms: ${log.join("")}`));
+    proc.kill();
+  }, START_TIMEOUT_MS);
+  try {
+    return { port: await portLine, proc };
   } finally {
     clearTimeout(timer);
-    reader.releaseLock();
   }
 }
 
