@@ -8,7 +8,7 @@
 //  20  layout version (u32, +1 per       48 lock owner thread id (i32: Bun workers share the pid)
 //      directory change)                52 boot id hash (u32) of the boot that last opened it
 //  24  directory offset (u32) } one 64-bit word, stored at once so that the pair is never torn
-//  28  directory length (u32) }
+//  28  directory length (u32) }         56 lock owner start time (u32, clock ticks, 0 = unknown)
 //
 // The directory is JSON (readable with `strings`): `{"fields":[{path,type,offset,size,journal}]}`.
 // It is rewritten only at the end of the file, under the lock, and then published by
@@ -40,6 +40,8 @@ export const W_COMMIT = 11;
 export const W_LOCK_THREAD = 12;
 /** Hash of the kernel boot id of the last boot that opened the region (see region.ts). */
 export const W_BOOT = 13;
+/** Start time of the lock's holder (/proc/PID/stat field 22, low 32 bits): a reused pid differs. */
+export const W_LOCK_START = 14;
 
 const entrySchema = z.object({
   path: z.string().min(1),

@@ -31,6 +31,7 @@ import {
   W_SIZE,
   W_BOOT,
   W_LOCK,
+  W_LOCK_START,
   W_VERSION,
   W_WAITERS,
 } from "./header.ts";
@@ -71,6 +72,8 @@ export class StateRegion implements Words {
   /** True when mlock succeeded for the whole region as this process last saw it. */
   locked = false;
   private lockedBytes = 0;
+  /** Inode of the file this process maps (a live lock holder maps it too). */
+  inode = 0;
 
   private constructor(
     readonly file: string,
@@ -86,7 +89,7 @@ export class StateRegion implements Words {
     this.u8 = new Uint8Array(b);
     this.bytes = Buffer.from(b) as unknown as Utf8Buffer;
     this.journal = new Journal(this);
-    this.lock = new RegionLock(this.i32, mapping, file, () => recover(this, this.directory()));
+    this.lock = new RegionLock(this.i32, mapping, file, () => recover(this, this.directory()), () => this.inode);
   }
 
   /** Opens (creating it atomically if missing) and maps the region file. */
@@ -102,6 +105,7 @@ export class StateRegion implements Words {
       if (bytes > MAX_REGION_BYTES)
         throw new RegionRefusedError(file, `it is ${bytes} bytes, more than the ${MAX_REGION_BYTES} a region may hold`);
       const region = new StateRegion(file, fd, mapShared(fd, MAX_REGION_BYTES));
+      region.inode = fs.fstatSync(fd).ino;
       region.forgetEarlierBoot();
       return region;
     } catch (e) {
@@ -121,7 +125,8 @@ export class StateRegion implements Words {
     if (seen === boot) return;
     const staleOwner = Atomics.load(this.i32, W_LOCK);
     if (Atomics.compareExchange(this.u32, W_BOOT, seen, boot) !== seen) return;
-    if (seen !== 0 && staleOwner !== 0) Atomics.compareExchange(this.i32, W_LOCK, staleOwner, 0);
+    if (seen !== 0 && staleOwner !== 0 && Atomics.compareExchange(this.i32, W_LOCK, staleOwner, 0) === staleOwner)
+      Atomics.store(this.i32, W_LOCK_START, 0);
     Atomics.store(this.i32, W_WAITERS, 0);
   }
 
