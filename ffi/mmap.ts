@@ -1,5 +1,5 @@
 // Shared memory through libc: mmap(2), munmap(2), mlock(2), munlock(2), msync(2),
-// ftruncate(2), getrlimit(2) and futex(2). Every failure is a SysError naming the call.
+// ftruncate(2), posix_fallocate(3), getrlimit(2) and futex(2). Every failure is a SysError naming the call.
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { check, checkSize, lastErrno, SysError, EAGAIN, EINTR } from "./errno.ts";
 import { libc } from "./libc.ts";
@@ -65,6 +65,16 @@ export function syncMemory(m: Mapping, length: number, flags = MS_SYNC): void {
 /** ftruncate(2) */
 export function truncate(fd: number, length: number): void {
   check("ftruncate", libc.ftruncate(fd, length), `fd ${fd} to ${length} bytes`);
+}
+
+/**
+ * posix_fallocate(3): allocates the blocks of bytes [offset, offset + length) of `fd`, growing
+ * the file if it is shorter. Unlike ftruncate, a full filesystem is an ENOSPC here and not a
+ * SIGBUS later, when a page of a shared mapping over a hole is first written.
+ */
+export function allocateFile(fd: number, offset: number, length: number): void {
+  const err = libc.posix_fallocate(fd, offset, length);
+  if (err !== 0) throw new SysError("posix_fallocate", err, `fd ${fd}, ${length} bytes from ${offset}`);
 }
 
 /** getrlimit(2): soft and hard limits as bigint; RLIM_INFINITY means unlimited. */

@@ -4,13 +4,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
+  allocateFile,
   getResourceLimit,
+  SysError,
   lockMemory,
   mapShared,
   RLIM_INFINITY,
   RLIMIT_MEMLOCK,
   syncMemory,
-  truncate,
   type Mapping,
 } from "../../ffi/index.ts";
 import {
@@ -104,6 +105,9 @@ export class StateRegion implements Words {
       checkHeader(file, head, bytes);
       if (bytes > MAX_REGION_BYTES)
         throw new RegionRefusedError(file, `it is ${bytes} bytes, more than the ${MAX_REGION_BYTES} a region may hold`);
+      // A file grown by ftruncate (an older liveframe, or by hand) has holes: give them blocks
+      // now, while a full disk can still be a clear error.
+      reserveBlocks(file, fd, bytes, "to open it");
       const region = new StateRegion(file, fd, mapShared(fd, MAX_REGION_BYTES));
       region.inode = fs.fstatSync(fd).ino;
       region.forgetEarlierBoot();
@@ -198,7 +202,9 @@ export class StateRegion implements Words {
     const newSize = align8(end + dir.length);
     if (newSize > MAX_REGION_BYTES)
       throw new Error(`state file ${this.file}: the schema needs ${newSize} bytes, more than ${MAX_REGION_BYTES}`);
-    if (fs.fstatSync(this.fd).size < newSize) truncate(this.fd, newSize); // grow only
+    // Grow only, with real blocks: on a full disk this throws ENOSPC here (the new generation
+    // fails to boot, the serving one goes on) instead of a SIGBUS when a page is first written.
+    reserveBlocks(this.file, this.fd, newSize, `for the new fields (${leaves.map((l) => l.path).join(", ")})`);
     // A process that died half-way through an earlier append may have left bytes here.
     this.u8.fill(0, start, newSize);
     this.u8.set(dir, end);
@@ -268,6 +274,20 @@ export class StateRegion implements Words {
   /** msync(2) the region to its file. */
   sync(): void {
     syncMemory(this.mapping, this.size);
+  }
+}
+
+/** posix_fallocate the first `bytes` of the file; ENOSPC/EDQUOT become a message that says what to do. */
+export function reserveBlocks(file: string, fd: number, bytes: number, what: string): void {
+  try {
+    allocateFile(fd, 0, bytes);
+  } catch (e) {
+    if (e instanceof SysError && (e.code === "ENOSPC" || e.code === "EDQUOT"))
+      throw new Error(
+        `state file ${file}: cannot allocate ${bytes} bytes ${what}: the filesystem is full (${e.code}). ` +
+          `The state is unchanged: free some space there, or put the state elsewhere with defineState(schema, { file })`,
+      );
+    throw new Error(`state file ${file}: cannot allocate ${bytes} bytes ${what}: ${(e as Error).message}`);
   }
 }
 
