@@ -7,6 +7,7 @@ import { libc } from "./libc.ts";
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
+export const MAP_FIXED = 0x10;
 export const MS_ASYNC = 1;
 export const MS_SYNC = 4;
 /** getrlimit(2) resource number of RLIMIT_MEMLOCK on Linux (x86_64 and aarch64). */
@@ -40,6 +41,18 @@ export function mapShared(fd: number, length: number): Mapping {
   if (address === -1 || address === 0) throw new SysError("mmap", lastErrno(), `${length} bytes of fd ${fd}`);
   const buffer = toArrayBuffer(address as Pointer, 0, length);
   return { address, length, buffer };
+}
+
+/**
+ * mmap(2) with MAP_FIXED: maps `fd` over the same addresses as `m`, replacing it at once.
+ * The mapping's ArrayBuffer and every view over it stay valid and now show the new file
+ * (mlock(2) does not carry over: lock it again).
+ */
+export function remapShared(m: Mapping, fd: number): void {
+  const result = libc.mmap(m.address as Pointer, m.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) as bigint | number;
+  const address = Number(result);
+  if (address === -1) throw new SysError("mmap(MAP_FIXED)", lastErrno(), `${m.length} bytes of fd ${fd}`);
+  if (address !== m.address) throw new Error(`mmap(MAP_FIXED) placed fd ${fd} at ${address}, not ${m.address}`);
 }
 
 /** munmap(2). Views over the mapping must not be touched afterwards. */

@@ -9,6 +9,8 @@
 //      directory change)                52 boot id hash (u32) of the boot that last opened it
 //  24  directory offset (u32) } one 64-bit word, stored at once so that the pair is never torn
 //  28  directory length (u32) }         56 lock owner start time (u32, clock ticks, 0 = unknown)
+//                                       60 inode (low 32 bits) of the file this one was restored
+//                                          from, when a process re-linked a deleted file
 //
 // The directory is JSON (readable with `strings`): `{"fields":[{path,type,offset,size,journal}]}`.
 // It is rewritten only at the end of the file, under the lock, and then published by
@@ -42,6 +44,8 @@ export const W_LOCK_THREAD = 12;
 export const W_BOOT = 13;
 /** Start time of the lock's holder (/proc/PID/stat field 22, low 32 bits): a reused pid differs. */
 export const W_LOCK_START = 14;
+/** Inode (low 32 bits) of the file this one was restored from (see file-watch.ts); 0 = none. */
+export const W_RESTORED_FROM = 15;
 
 const entrySchema = z.object({
   path: z.string().min(1),

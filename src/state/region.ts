@@ -39,6 +39,7 @@ import {
 import { Journal, recover, type Words } from "./journal.ts";
 import { align8, allocate, describe, type Entry, type Leaf } from "./layout.ts";
 import { RegionLock } from "./lock.ts";
+import { CHECK_INTERVAL_MS, FileWatch, RESTORE_WAIT_MS, servingElsewhere } from "./file-watch.ts";
 
 /**
  * Address space reserved per region. The whole reservation is mapped once, so the file can
@@ -73,12 +74,17 @@ export class StateRegion implements Words {
   /** True when mlock succeeded for the whole region as this process last saw it. */
   locked = false;
   private lockedBytes = 0;
-  /** Inode of the file this process maps (a live lock holder maps it too). */
+  private lockMode: LockMode | null = null;
+  /** Inode and device of the file this process maps (a live lock holder maps it too). */
   inode = 0;
+  dev = 0;
+  /** Notices a truncated, deleted or replaced file (see file-watch.ts). */
+  private watch: FileWatch | null = null;
 
   private constructor(
     readonly file: string,
-    readonly fd: number,
+    /** The file mapped; it changes when a deleted file is restored (file-watch.ts). */
+    public fd: number,
     readonly mapping: Mapping,
   ) {
     const b = mapping.buffer;
@@ -93,13 +99,19 @@ export class StateRegion implements Words {
     this.lock = new RegionLock(this.i32, mapping, file, () => recover(this, this.directory()), () => this.inode);
   }
 
-  /** Opens (creating it atomically if missing) and maps the region file. */
+  /**
+   * Opens (creating it atomically if missing) and maps the region file. Under a supervisor,
+   * first makes sure no other generation serves from another file at this path (it was
+   * deleted or replaced while serving): the new generation would start from other values.
+   */
   static open(file: string): StateRegion {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    awaitServingFile(file);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     if (!fs.existsSync(file)) createEmpty(file);
     const fd = fs.openSync(file, "r+");
     try {
-      const bytes = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      const bytes = st.size;
       const head = new Uint8Array(64);
       fs.readSync(fd, head, 0, 64, 0);
       checkHeader(file, head, bytes);
@@ -109,8 +121,10 @@ export class StateRegion implements Words {
       // now, while a full disk can still be a clear error.
       reserveBlocks(file, fd, bytes, "to open it");
       const region = new StateRegion(file, fd, mapShared(fd, MAX_REGION_BYTES));
-      region.inode = fs.fstatSync(fd).ino;
+      region.inode = st.ino;
+      region.dev = st.dev;
       region.forgetEarlierBoot();
+      region.watch = new FileWatch(region);
       return region;
     } catch (e) {
       fs.closeSync(fd);
@@ -206,6 +220,7 @@ export class StateRegion implements Words {
     // fails to boot, the serving one goes on) instead of a SIGBUS when a page is first written.
     reserveBlocks(this.file, this.fd, newSize, `for the new fields (${leaves.map((l) => l.path).join(", ")})`);
     // A process that died half-way through an earlier append may have left bytes here.
+    this.watch?.grown(newSize);
     this.u8.fill(0, start, newSize);
     this.u8.set(dir, end);
     Atomics.store(this.u32, W_SIZE, newSize);
@@ -216,6 +231,7 @@ export class StateRegion implements Words {
 
   /** mlock the region; on failure warn once (mode "try") or throw (mode "require"). */
   lockInMemory(mode: LockMode): void {
+    this.lockMode = mode;
     const size = this.size;
     if (this.locked && this.lockedBytes >= size) return;
     try {
@@ -271,9 +287,44 @@ export class StateRegion implements Words {
     }
   }
 
-  /** msync(2) the region to its file. */
+  /** msync(2) the region to its file, after checking the file is still there and whole. */
   sync(): void {
+    this.watch?.check();
     syncMemory(this.mapping, this.size);
+  }
+
+  /** The mapping now shows another file (a deleted one restored): mlock does not carry over. */
+  remapped(): void {
+    this.locked = false;
+    this.lockedBytes = 0;
+    if (this.lockMode) this.lockInMemory(this.lockMode);
+  }
+}
+
+/**
+ * Under a supervisor: waits (bounded) while another generation serves from a deleted file at
+ * `file` (it restores it within a check interval), and refuses when one serves from a file
+ * that is not the one at the path (it was replaced while serving).
+ */
+function awaitServingFile(file: string): void {
+  const until = performance.now() + RESTORE_WAIT_MS;
+  for (;;) {
+    let inode: number | null = null;
+    try {
+      inode = fs.statSync(file).ino;
+    } catch {
+      // missing: fine unless a sibling serves from the deleted file
+    }
+    const other = servingElsewhere(file, inode);
+    if (!other) return;
+    if (performance.now() > until)
+      throw new Error(
+        `state file ${file}: generation pid ${other.pid} serves from another file at this path (inode ${other.inode}${other.deleted ? ", deleted or replaced" : ""}; ` +
+          `the path names ${inode === null ? "nothing" : `inode ${inode}`}), so this generation would not see the values being served. ` +
+          `A deleted file is restored by the serving generation within ${CHECK_INTERVAL_MS / 1000} s: if it was replaced, move the new file away and reload again, ` +
+          `or stop the server to change state files`,
+      );
+    Bun.sleepSync(50);
   }
 }
 
