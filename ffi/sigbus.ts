@@ -1,8 +1,10 @@
 // A guard against SIGBUS on shared file mappings whose file was truncated: see sigbus.c.
 // sigaction(2), posix_fallocate(3) and lseek(2) in a signal handler compiled by bun:ffi's cc.
+// The compiled code is kept for the life of the process (the handler points into it).
 // When cc is not available the guard is off (`guardAvailable()` says why): a truncation then
 // still kills the process with SIGBUS.
 import { cc, toArrayBuffer, type Pointer } from "bun:ffi";
+import { isMainThread } from "node:worker_threads";
 
 const SOURCE = new URL("./sigbus.c", import.meta.url).pathname;
 
@@ -31,6 +33,13 @@ let unavailable = "";
 
 function guard(): Symbols | null {
   if (symbols !== undefined) return symbols;
+  if (!isMainThread) {
+    // The handler is process-wide, and a worker's compiled code goes away with the worker:
+    // a handler left pointing into it would crash the process on the next SIGBUS.
+    unavailable = "not installed from a worker thread";
+    symbols = null;
+    return null;
+  }
   try {
     const s = compile();
     if (s.guard_install() !== 0) throw new Error("sigaction(SIGBUS) failed");
