@@ -77,6 +77,48 @@ test("the state file truncated to 0 while serving: no crash, the count is intact
   expect(server.output()).not.toContain("generation 1 exited");
 }, 120_000);
 
+test("the state file truncated to 0, then a reload at once: the new generation waits for the repair, the count goes on (never backwards)", async () => {
+  const cwd = project(V1);
+  const { server, client } = await start(cwd);
+  for (let i = 1; i <= 5; i++) expect((await client.get("/inc")).body).toBe(String(i));
+  expect((await client.get("/sync")).body).toBe("synced");
+  fs.truncateSync(join(cwd, "run", "state", "default.bin"), 0);
+  const mark = server.mark();
+  server.kill("SIGHUP");
+  await server.waitFor(/generation 1 → 2 .*ready in|reload of generation 1 failed.*/, 60_000, mark);
+  expect(server.output().slice(mark)).not.toContain("failed");
+  expect((await client.get("/inc")).body).toBe("6");
+}, 120_000);
+
+test("the state file replaced while serving: the reload refuses the new file, the count never goes back; moving it away lets the next reload go on", async () => {
+  const cwd = project(V1);
+  const { server, port } = await start(cwd);
+  let client = await KeepAliveClient.connect(port);
+  cleanups.push(() => client.close());
+  for (let i = 1; i <= 4; i++) expect((await client.get("/inc")).body).toBe(String(i));
+  // Another valid state file (hits 0) moved over the path.
+  const file = join(cwd, "run", "state", "default.bin");
+  const other = join(cwd, "other.bin");
+  const made = Bun.spawnSync([process.execPath, CHILD, "define", other, "counterSchema"]);
+  expect(made.stdout.toString()).toStartWith("ok");
+  fs.renameSync(other, file);
+  expect((await client.get("/inc")).body).toBe("5"); // the serving generation keeps its values
+  let mark = server.mark();
+  server.kill("SIGHUP");
+  await server.waitFor(/reload of generation 1 failed.*serves from another file at this path/, 60_000, mark);
+  expect(server.output()).toContain("was replaced while in use");
+  client.close(); // idle for longer than the keep-alive timeout while the reload waited
+  client = await KeepAliveClient.connect(port);
+  expect((await client.get("/inc")).body).toBe("6");
+  // Moved away: the serving generation puts its state back at the path, the reload goes on.
+  fs.renameSync(file, join(cwd, "moved-away.bin"));
+  mark = server.mark();
+  server.kill("SIGHUP");
+  await server.waitFor(/generation 1 → 2 .*ready in|reload of generation 1 failed.*/, 60_000, mark);
+  expect(server.output().slice(mark)).not.toContain("failed");
+  expect((await client.get("/inc")).body).toBe("7");
+}, 120_000);
+
 const probe = (() => {
   if (process.getuid?.() !== 0) return "not root";
   const dir = fs.mkdtempSync(join(tmpdir(), "liveframe-mount-probe-"));

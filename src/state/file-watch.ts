@@ -8,7 +8,7 @@
 //   - deleted: writes the live bytes to a new file, links it at the path and moves this
 //     process's mapping onto it (mmap MAP_FIXED: every view stays valid);
 //   - replaced: keeps serving from its own file, says loudly that the new file will not be
-//     used, and a new generation refuses to boot on it (see `servingElsewhere`).
+//     used, and a new generation refuses to boot on it (see `siblingMappings`).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MappingGuard, guardAvailable, remapShared } from "../../ffi/index.ts";
@@ -279,14 +279,22 @@ function checkAll(): void {
   }
 }
 
+/** A shared mapping of a state file's path in another generation of this server. */
+export interface SiblingMapping {
+  readonly pid: number;
+  readonly inode: number;
+  /** The mapped file was unlinked (deleted, or replaced by a rename). */
+  readonly deleted: boolean;
+}
+
 /**
- * Another generation of this server (a sibling: same parent, the supervisor) that maps a
- * different file at this path, or the deleted one: its pid and inode. Only under a supervisor;
+ * The other generations of this server (siblings: same parent, the supervisor) that map a
+ * file at this path, or one that was there and is deleted now. Only under a supervisor;
  * reads /proc (a few ms at boot).
  */
-export function servingElsewhere(file: string, inode: number | null): { pid: number; inode: number; deleted: boolean } | null {
-  if (!process.env.LIVEFRAME_SUPERVISOR_PID) return null;
-  const parent = process.ppid;
+export function siblingMappings(file: string): SiblingMapping[] {
+  const found: SiblingMapping[] = [];
+  if (!process.env.LIVEFRAME_SUPERVISOR_PID) return found;
   // /proc/PID/maps names files by their real path.
   const names = new Set([file]);
   try {
@@ -294,20 +302,11 @@ export function servingElsewhere(file: string, inode: number | null): { pid: num
   } catch {
     // the directory is gone too (rm -rf of the runtime dir)
   }
-  let pids: string[];
-  try {
-    pids = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p));
-  } catch {
-    return null;
-  }
-  for (const p of pids) {
-    const pid = Number(p);
+  for (const pid of childrenOf(process.ppid)) {
     if (pid === process.pid) continue;
     let maps: string;
     try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, "latin1");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) !== parent) continue;
-      maps = fs.readFileSync(`/proc/${p}/maps`, "latin1");
+      maps = fs.readFileSync(`/proc/${pid}/maps`, "latin1");
     } catch {
       continue;
     }
@@ -319,9 +318,42 @@ export function servingElsewhere(file: string, inode: number | null): { pid: num
       if (!names.has(name) && !deleted) continue;
       const parts = line.trim().split(/\s+/);
       if (parts[1]?.[3] !== "s") continue;
-      const ino = Number(parts[4]);
-      if (deleted || ino !== inode) return { pid, inode: ino, deleted };
+      found.push({ pid, inode: Number(parts[4]), deleted });
+      break;
     }
   }
-  return null;
+  return found;
+}
+
+/**
+ * The children of `parent`: from /proc/PID/task/TID/children (one small file per thread of
+ * the supervisor), or where the kernel lacks it (CONFIG_PROC_CHILDREN), by scanning /proc.
+ */
+function childrenOf(parent: number): number[] {
+  try {
+    const out: number[] = [];
+    for (const tid of fs.readdirSync(`/proc/${parent}/task`)) {
+      const text = fs.readFileSync(`/proc/${parent}/task/${tid}/children`, "latin1").trim();
+      if (text) for (const p of text.split(" ")) out.push(Number(p));
+    }
+    return out;
+  } catch {
+    // no children files: look at every process's parent
+  }
+  const out: number[] = [];
+  let pids: string[];
+  try {
+    pids = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+  } catch {
+    return out;
+  }
+  for (const p of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, "latin1");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === parent) out.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }

@@ -77,6 +77,11 @@ export function checkHeader(file: string, head: Uint8Array, fileBytes: number): 
     );
   const size = w[W_SIZE] ?? 0;
   const dirEnd = (w[W_DIR_OFFSET] ?? 0) + (w[W_DIR_LENGTH] ?? 0);
+  if (w[W_HEADER_BYTES] === HEADER_BYTES && size >= HEADER_BYTES && size > fileBytes && dirEnd <= size)
+    throw new RegionRefusedError(
+      file,
+      `it is ${fileBytes} bytes, shorter than the ${size} its header says: it was truncated (values past byte ${fileBytes} are lost); restore it from a backup`,
+    );
   if (w[W_HEADER_BYTES] !== HEADER_BYTES || size < HEADER_BYTES || size > fileBytes || dirEnd > size)
     throw new RegionRefusedError(file, `its header is corrupt (region ${size} bytes, file ${fileBytes} bytes)`);
 }

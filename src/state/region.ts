@@ -39,7 +39,7 @@ import {
 import { Journal, recover, type Words } from "./journal.ts";
 import { align8, allocate, describe, type Entry, type Leaf } from "./layout.ts";
 import { RegionLock } from "./lock.ts";
-import { CHECK_INTERVAL_MS, FileWatch, RESTORE_WAIT_MS, servingElsewhere } from "./file-watch.ts";
+import { CHECK_INTERVAL_MS, FileWatch, RESTORE_WAIT_MS, siblingMappings, type SiblingMapping } from "./file-watch.ts";
 
 /**
  * Address space reserved per region. The whole reservation is mapped once, so the file can
@@ -105,16 +105,27 @@ export class StateRegion implements Words {
    * deleted or replaced while serving): the new generation would start from other values.
    */
   static open(file: string): StateRegion {
-    awaitServingFile(file);
+    const until = performance.now() + RESTORE_WAIT_MS;
+    const serving = awaitServingFile(file, until);
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     if (!fs.existsSync(file)) createEmpty(file);
     const fd = fs.openSync(file, "r+");
     try {
-      const st = fs.fstatSync(fd);
-      const bytes = st.size;
+      let st = fs.fstatSync(fd);
       const head = new Uint8Array(64);
-      fs.readSync(fd, head, 0, 64, 0);
-      checkHeader(file, head, bytes);
+      for (;;) {
+        fs.readSync(fd, head, 0, 64, 0);
+        try {
+          checkHeader(file, head, st.size);
+          break;
+        } catch (e) {
+          // Truncated while another generation serves from it: that one restores it (file-watch.ts).
+          if (performance.now() > until || !serving.some((m) => m.inode === st.ino)) throw e;
+          Bun.sleepSync(50);
+          st = fs.fstatSync(fd);
+        }
+      }
+      const bytes = st.size;
       if (bytes > MAX_REGION_BYTES)
         throw new RegionRefusedError(file, `it is ${bytes} bytes, more than the ${MAX_REGION_BYTES} a region may hold`);
       // A file grown by ftruncate (an older liveframe, or by hand) has holes: give them blocks
@@ -304,10 +315,10 @@ export class StateRegion implements Words {
 /**
  * Under a supervisor: waits (bounded) while another generation serves from a deleted file at
  * `file` (it restores it within a check interval), and refuses when one serves from a file
- * that is not the one at the path (it was replaced while serving).
+ * that is not the one at the path (it was replaced while serving). Returns the siblings that
+ * serve from the file at the path.
  */
-function awaitServingFile(file: string): void {
-  const until = performance.now() + RESTORE_WAIT_MS;
+function awaitServingFile(file: string, until: number): SiblingMapping[] {
   for (;;) {
     let inode: number | null = null;
     try {
@@ -315,8 +326,9 @@ function awaitServingFile(file: string): void {
     } catch {
       // missing: fine unless a sibling serves from the deleted file
     }
-    const other = servingElsewhere(file, inode);
-    if (!other) return;
+    const siblings = siblingMappings(file);
+    const other = siblings.find((m) => m.deleted || m.inode !== inode);
+    if (!other) return siblings;
     if (performance.now() > until)
       throw new Error(
         `state file ${file}: generation pid ${other.pid} serves from another file at this path (inode ${other.inode}${other.deleted ? ", deleted or replaced" : ""}; ` +
