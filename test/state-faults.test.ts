@@ -139,6 +139,20 @@ test("under a supervisor, a generation refuses to boot on a file that replaced t
   expect(await c.exited).toBe(0);
 }, 60_000);
 
+test("a file truncated while nobody had it open is refused at boot, saying it was truncated (never started empty)", async () => {
+  const file = box.file();
+  const c = await counterChild(file);
+  await ask(c, "add 9", "hits=9");
+  c.send("exit");
+  expect(await c.exited).toBe(0);
+  fs.truncateSync(file, 4096 + 8); // the header survives, the values do not
+  const next = box.spawn("define", file, "counterSchema");
+  const line = await next.line("error", 20_000);
+  expect(line).toContain(`state file ${file}: it is 4104 bytes, shorter than the`);
+  expect(line).toContain("it was truncated");
+  expect(await next.exited).toBe(3);
+}, 60_000);
+
 // ── a full filesystem ─────────────────────────────────────────────────────────────────────
 
 /** A 64 KiB tmpfs mounted in the sandbox, or why not (not root, no mount permission). */
