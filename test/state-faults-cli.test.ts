@@ -191,3 +191,26 @@ test("a live process that never releases the state lock: reads answer, updates f
   server.kill("SIGTERM");
   expect(await server.proc.exited).toBe(0);
 }, 120_000);
+
+test("a generation whose event loop is blocked: the first SIGTERM drains, a second SIGTERM stops the server at once", async () => {
+  const cwd = fs.mkdtempSync(join(tmpdir(), "lf-state-faults-"));
+  cleanups.push(() => fs.rmSync(cwd, { recursive: true, force: true }));
+  // /spin blocks the generation's event loop for a minute: it cannot answer the supervisor's stop.
+  fs.writeFileSync(
+    join(cwd, "app.ts"),
+    `export default { fetch(req: Request) { if (new URL(req.url).pathname === "/spin") { console.log("spinning"); const t = Date.now(); while (Date.now() - t < 60_000); } return new Response("ok"); } };\n`,
+  );
+  // A drain timeout far longer than this test's own timeout: only the second signal can end it in time.
+  fs.writeFileSync(join(cwd, "liveframe.config.json"), JSON.stringify({ entry: "app.ts", port: 0, host: "127.0.0.1", runtimeDir: "run", drainTimeout: 600 }));
+  const { server, client } = await start(cwd);
+  expect((await client.get("/")).body).toBe("ok");
+  const spinner = await KeepAliveClient.connect(Number(server.output().match(LISTENING)![1]));
+  cleanups.push(() => spinner.close());
+  void spinner.get("/spin", 90_000).catch(() => {});
+  await server.waitFor(/spinning/, 30_000);
+  server.kill("SIGTERM");
+  await server.waitFor(/stopping/, 30_000);
+  server.kill("SIGTERM");
+  await server.waitFor(/SIGTERM again while stopping: ending every generation now/, 30_000);
+  expect(await server.proc.exited).toBe(0);
+}, 60_000);
