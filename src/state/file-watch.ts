@@ -54,6 +54,7 @@ export class FileWatch {
   private bytes = 0;
   /** The foreign inode already warned about (warn once per replacement, not every second). */
   private warnedInode = -1;
+  private warnedShort = false;
 
   constructor(private readonly r: WatchedRegion) {
     this.bytes = r.size;
@@ -82,7 +83,7 @@ export class FileWatch {
   /** Checks the file now: size, then whether the path still names it. `when` is for messages. */
   check(): void {
     const r = this.r;
-    this.repairTruncation();
+    if (!this.repairTruncation()) return; // reading the header now would be a SIGBUS
     // Another process may have grown the region: the file must keep that size too.
     const size = r.size;
     if (size > this.bytes) this.grown(size);
@@ -116,7 +117,8 @@ export class FileWatch {
     this.guard?.remove();
   }
 
-  private repairTruncation(): void {
+  /** Repairs a truncation (with the guard); false when the file is still short. */
+  private repairTruncation(): boolean {
     const r = this.r;
     if (this.guard) {
       const outcome = this.guard.check();
@@ -130,13 +132,16 @@ export class FileWatch {
             `${cutAt} made since that copy are lost. Never write to a state file while the server runs; stop it first`,
         );
       }
-      if (outcome === "failed")
-        console.error(`liveframe: the state file ${r.file} was truncated and could not be given its size back (disk full?): free space now`);
-      return;
+      if (outcome !== "failed") return true;
+      console.error(`liveframe: the state file ${r.file} was truncated and could not be given its size back (disk full?): free space now`);
+      return false;
     }
     const st = fs.fstatSync(r.fd);
-    if (st.size < this.bytes)
-      console.error(`liveframe: the state file ${r.file} was truncated to ${st.size} bytes while in use, and this process has no SIGBUS guard: it will crash when it touches a lost page`);
+    if (st.size >= this.bytes) return (this.warnedShort = false), true;
+    if (this.warnedShort) return false;
+    this.warnedShort = true;
+    console.error(`liveframe: the state file ${r.file} was truncated to ${st.size} bytes while in use, and this process has no SIGBUS guard: it will crash when it touches a lost page`);
+    return false;
   }
 
   /** The live bytes, lock words cleared: what a repair or a re-linked file starts from. */
