@@ -168,6 +168,7 @@ test("MappingGuard: a page lost to a truncation is given back with the shadow's 
     // A truncation nobody touched yet is repaired by check().
     fs.truncateSync(file, 0);
     expect(g.check()).toBe("repaired");
+    expect(g.repairs()).toEqual({ count: 2, cutAt: 0 });
     expect(fs.fstatSync(fd).size).toBe(3 * 4096);
     expect(u[1]).toBe(1);
     expect(g.check()).toBe("intact");

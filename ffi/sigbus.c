@@ -180,8 +180,11 @@ long guard_repairs(int i) {
   return slots[i].repairs;
 }
 
-long guard_cut_at(int i) {
-  return slots[i].cut_at;
+/** The smallest size the file was cut to since the last call (-1: none); starts afresh. */
+long guard_take_cut_at(int i) {
+  long cut = slots[i].cut_at;
+  slots[i].cut_at = -1;
+  return cut;
 }
 
 /**

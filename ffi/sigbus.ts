@@ -21,7 +21,7 @@ function compile() {
       guard_shadow_busy: { args: ["int"], returns: "void" },
       guard_set_message: { args: ["int", "ptr", "int"], returns: "int" },
       guard_repairs: { args: ["int"], returns: "i64" },
-      guard_cut_at: { args: ["int"], returns: "i64" },
+      guard_take_cut_at: { args: ["int"], returns: "i64" },
       guard_check: { args: ["int"], returns: "int" },
     },
   }).symbols;
@@ -104,9 +104,12 @@ export class MappingGuard {
     this.g.guard_shadow_ready(this.slot, bytes);
   }
 
-  /** Truncations repaired so far, and the smallest size the file was cut to (-1: none). */
+  /**
+   * Truncations repaired so far, and the smallest size the file was cut to since the last
+   * call (-1: none since).
+   */
   repairs(): { count: number; cutAt: number } {
-    return { count: Number(this.g.guard_repairs(this.slot)), cutAt: Number(this.g.guard_cut_at(this.slot)) };
+    return { count: Number(this.g.guard_repairs(this.slot)), cutAt: Number(this.g.guard_take_cut_at(this.slot)) };
   }
 
   /** Repairs a truncation nobody has touched yet: "repaired" | "intact" | "failed". */

@@ -80,7 +80,7 @@ export class FileWatch {
     this.refreshShadow();
   }
 
-  /** Checks the file now: size, then whether the path still names it. `when` is for messages. */
+  /** Checks the file now: its size, then whether the path still names it. */
   check(): void {
     const r = this.r;
     if (!this.repairTruncation()) return; // reading the header now would be a SIGBUS
@@ -110,11 +110,6 @@ export class FileWatch {
         `the new one; a new generation refuses to start on it. To keep the live state, move the new file away: it is ` +
         `put back within ${CHECK_INTERVAL_MS / 1000} s. To use the new file, stop the server first, then start it.`,
     );
-  }
-
-  close(): void {
-    watches.delete(this);
-    this.guard?.remove();
   }
 
   /** Repairs a truncation (with the guard); false when the file is still short. */
