@@ -231,12 +231,12 @@ export class StateRegion implements Words {
     // fails to boot, the serving one goes on) instead of a SIGBUS when a page is first written.
     reserveBlocks(this.file, this.fd, newSize, `for the new fields (${leaves.map((l) => l.path).join(", ")})`);
     // A process that died half-way through an earlier append may have left bytes here.
-    this.watch?.grown(newSize);
     this.u8.fill(0, start, newSize);
     this.u8.set(dir, end);
     Atomics.store(this.u32, W_SIZE, newSize);
     Atomics.store(this.u64, D_DIRECTORY, BigInt(end) | (BigInt(dir.length) << 32n));
     Atomics.add(this.u32, W_LAYOUT_VERSION, 1);
+    this.watch?.grown(newSize); // the file must keep this size, and its repair copy these bytes
     return entries;
   }
 
@@ -308,7 +308,11 @@ export class StateRegion implements Words {
   remapped(): void {
     this.locked = false;
     this.lockedBytes = 0;
-    if (this.lockMode) this.lockInMemory(this.lockMode);
+    try {
+      if (this.lockMode) this.lockInMemory(this.lockMode);
+    } catch (e) {
+      console.error(`liveframe: ${(e as Error).message}`); // "require": the values are safe, only unlocked
+    }
   }
 }
 
