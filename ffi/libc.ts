@@ -35,6 +35,8 @@ function openLibc() {
     munlock: { args: [ptr, u64], returns: i32 },
     msync: { args: [ptr, u64, i32], returns: i32 },
     ftruncate: { args: [i32, i64], returns: i32 },
+    // posix_fallocate(3): returns the error number itself (errno is not set)
+    posix_fallocate: { args: [i32, i64, i64], returns: i32 },
     // getrlimit(2)
     getrlimit: { args: [i32, ptr], returns: i32 },
     // syscall(2): used for futex(2) only

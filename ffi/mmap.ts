@@ -1,5 +1,5 @@
 // Shared memory through libc: mmap(2), munmap(2), mlock(2), munlock(2), msync(2),
-// ftruncate(2), getrlimit(2) and futex(2). Every failure is a SysError naming the call.
+// ftruncate(2), posix_fallocate(3), getrlimit(2) and futex(2). Every failure is a SysError naming the call.
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { check, checkSize, lastErrno, SysError, EAGAIN, EINTR } from "./errno.ts";
 import { libc } from "./libc.ts";
@@ -7,6 +7,7 @@ import { libc } from "./libc.ts";
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
+export const MAP_FIXED = 0x10;
 export const MS_ASYNC = 1;
 export const MS_SYNC = 4;
 /** getrlimit(2) resource number of RLIMIT_MEMLOCK on Linux (x86_64 and aarch64). */
@@ -42,6 +43,18 @@ export function mapShared(fd: number, length: number): Mapping {
   return { address, length, buffer };
 }
 
+/**
+ * mmap(2) with MAP_FIXED: maps `fd` over the same addresses as `m`, replacing it at once.
+ * The mapping's ArrayBuffer and every view over it stay valid and now show the new file
+ * (mlock(2) does not carry over: lock it again).
+ */
+export function remapShared(m: Mapping, fd: number): void {
+  const result = libc.mmap(m.address as Pointer, m.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) as bigint | number;
+  const address = Number(result);
+  if (address === -1) throw new SysError("mmap(MAP_FIXED)", lastErrno(), `${m.length} bytes of fd ${fd}`);
+  if (address !== m.address) throw new Error(`mmap(MAP_FIXED) placed fd ${fd} at ${address}, not ${m.address}`);
+}
+
 /** munmap(2). Views over the mapping must not be touched afterwards. */
 export function unmap(m: Mapping): void {
   check("munmap", libc.munmap(m.address as Pointer, m.length));
@@ -65,6 +78,16 @@ export function syncMemory(m: Mapping, length: number, flags = MS_SYNC): void {
 /** ftruncate(2) */
 export function truncate(fd: number, length: number): void {
   check("ftruncate", libc.ftruncate(fd, length), `fd ${fd} to ${length} bytes`);
+}
+
+/**
+ * posix_fallocate(3): allocates the blocks of bytes [offset, offset + length) of `fd`, growing
+ * the file if it is shorter. Unlike ftruncate, a full filesystem is an ENOSPC here and not a
+ * SIGBUS later, when a page of a shared mapping over a hole is first written.
+ */
+export function allocateFile(fd: number, offset: number, length: number): void {
+  const err = libc.posix_fallocate(fd, offset, length);
+  if (err !== 0) throw new SysError("posix_fallocate", err, `fd ${fd}, ${length} bytes from ${offset}`);
 }
 
 /** getrlimit(2): soft and hard limits as bigint; RLIM_INFINITY means unlimited. */

@@ -22,6 +22,7 @@ export {
   stateFile,
   StateSchemaError,
   RegionRefusedError,
+  StateLockTimeoutError,
   type State,
   type StateOptions,
   type StateInfo,

@@ -16,6 +16,8 @@ export const counterSchema = z.object({ hits: z.int32() });
 export const pairSchema = z.object({ a: z.int32(), b: z.int32(), s: z.string().max(24), f: z.float64(), big: z.int64() });
 export const v1Schema = z.object({ hits: z.int32(), name: z.string().max(16) });
 export const v2Schema = z.object({ hits: z.int32(), name: z.string().max(16), extra: z.uint32(), note: z.string().max(32) });
+/** The counter plus a 16 KiB field: growing to it needs several new pages. */
+export const bigSchema = z.object({ hits: z.int32(), blob: z.string().max(16384) });
 /** v1 with `hits` changed from int32 to a string: an incompatible change. */
 export const changedSchema = z.object({ hits: z.string().max(8), name: z.string().max(16) });
 
@@ -155,7 +157,7 @@ if (import.meta.main) switch (mode) {
   }
   case "define": {
     // Defines a schema given as the name of an exported one; reports the outcome.
-    const schemas: Record<string, z.ZodObject> = { counterSchema, pairSchema, v1Schema, v2Schema, changedSchema };
+    const schemas: Record<string, z.ZodObject> = { counterSchema, pairSchema, v1Schema, v2Schema, changedSchema, bigSchema };
     try {
       const s = defineState(schemas[arg] ?? counterSchema, { file });
       say(`ok ${JSON.stringify(s.snapshot(), (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
@@ -164,6 +166,22 @@ if (import.meta.main) switch (mode) {
       process.exit(3);
     }
     break;
+  }
+  case "commands": {
+    // A long-lived holder of a counter, driven by stdin lines: "add N", "sync", "get", "exit".
+    // Answers each with one stdout line ("hits=N", "synced", ...), so the parent knows where it is.
+    const s = defineState(counterSchema, { file });
+    say(`ready hits=${s.hits.get()}`);
+    for await (const line of console) {
+      const [cmd, value] = line.trim().split(" ");
+      if (cmd === "add") say(`hits=${s.hits.add(Number(value ?? 1))}`);
+      else if (cmd === "get") say(`hits=${s.hits.get()}`);
+      else if (cmd === "sync") {
+        s.sync();
+        say("synced");
+      } else if (cmd === "exit") break;
+    }
+    process.exit(0);
   }
   default:
     console.error(`state-child: unknown mode "${mode}"`);

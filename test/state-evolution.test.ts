@@ -143,7 +143,7 @@ test("a corrupt header or layout directory is refused and left untouched", () =>
 
   const short = box.file("truncated.bin");
   fs.writeFileSync(short, fs.readFileSync(file).subarray(0, 4200));
-  expectRefused(short, "its header is corrupt");
+  expectRefused(short, "it is 4200 bytes, shorter than the");
 }, 60_000);
 
 test("a version 1 region is upgraded in place when it has no 64-bit integers, refused otherwise", () => {

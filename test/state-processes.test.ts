@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import { defineState } from "../src/state/index.ts";
+import { W_LOCK_START } from "../src/state/header.ts";
 import { counterSchema, pairConsistent, pairSchema, v1Schema } from "./state-child.ts";
 import { Sandbox } from "./state-support.ts";
 
@@ -110,4 +111,33 @@ test("a lock left by a process of an earlier boot (its pid now alive again) does
   const child = box.spawn("define", file, "v1Schema");
   expect(await child.line("ok", 20_000)).toBe(`ok ${JSON.stringify({ hits: 5, name: "before reboot" })}`);
   expect(await child.exited).toBe(0);
+}, 60_000);
+
+test("a live holder that never lets go: update fails after a bounded wait naming it, lock-free reads never wait, a reused pid counts as dead", async () => {
+  const file = box.file();
+  const s = defineState(pairSchema, { file });
+  s.update(() => ({ a: 1, b: -1, s: "v1", f: 0.5, big: 3n }));
+  // The holder sits inside update(fn) (lock taken, its write not begun) for two minutes.
+  const holder = box.spawn("hold-lock", file);
+  await holder.line("locked");
+  // Lock-free reads and atomic adds go on as if nothing held the lock.
+  expect(s.snapshot()).toEqual({ a: 1, b: -1, s: "v1", f: 0.5, big: 3n });
+  expect(s.big.add(1n)).toBe(4n);
+  // A write waits a bounded time, then fails naming the holder.
+  const pid = holder.proc.pid;
+  expect(() => s.update((d) => void (d.a = 2))).toThrow(new RegExp(`^state lock of .* held by pid ${pid} \\(started .*\\) was not released within \\d+\\.\\d s: .*kill ${pid}`));
+  // The next attempt on the same stuck holder gives up after one short slice.
+  expect(() => s.s.set("v2")).toThrow(new RegExp(`held by pid ${pid} .*is still not released`));
+  expect(s.snapshot().a).toBe(1);
+  // The same pid with another start time is a process that reused the pid: the lock is free.
+  const fd = fs.openSync(file, "r+");
+  const word = new Uint32Array(1);
+  fs.readSync(fd, word, 0, 4, W_LOCK_START * 4);
+  expect(word[0]).toBeGreaterThan(0);
+  word[0] = (word[0]! + 1) >>> 0;
+  fs.writeSync(fd, word, 0, 4, W_LOCK_START * 4);
+  fs.closeSync(fd);
+  expect(s.update((d) => ({ ...d, a: 2, b: -2, s: "v2", f: 1, big: 6n }))).toEqual({ a: 2, b: -2, s: "v2", f: 1, big: 6n });
+  holder.proc.kill(9);
+  await holder.exited;
 }, 60_000);

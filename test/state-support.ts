@@ -7,7 +7,9 @@ import type { Subprocess } from "bun";
 export const CHILD = path.join(import.meta.dir, "state-child.ts");
 
 export interface Child {
-  proc: Subprocess<"ignore", "pipe", "pipe">;
+  proc: Subprocess<"ignore" | "pipe", "pipe", "pipe">;
+  /** Writes a line to the child's stdin (only for `spawn(..., { stdin: true })`). */
+  send(line: string): void;
   /** Resolves with the first stdout line that starts with `prefix`. */
   line(prefix: string, timeoutMs?: number): Promise<string>;
   exited: Promise<number>;
@@ -23,9 +25,14 @@ export class Sandbox {
   }
 
   /** Spawns `bun test/state-child.ts mode file arg`, or the given argv through `wrap`. */
-  spawn(mode: string, file: string, arg = "0", wrap: string[] = []): Child {
+  spawn(mode: string, file: string, arg = "0", wrap: string[] = [], opts: { stdin?: boolean; env?: Record<string, string> } = {}): Child {
     const argv = [...wrap, process.execPath, CHILD, mode, file, arg];
-    const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const proc = Bun.spawn(argv, {
+      stdout: "pipe",
+      stderr: "pipe",
+      stdin: opts.stdin ? "pipe" : "ignore",
+      env: { ...process.env, ...opts.env },
+    });
     let buffered = "";
     const waiters: { prefix: string; resolve: (l: string) => void }[] = [];
     const seen: string[] = [];
@@ -48,6 +55,12 @@ export class Sandbox {
     let stderrText: Promise<string> | undefined;
     const child: Child = {
       proc,
+      send: (line) => {
+        const stdin = proc.stdin;
+        if (!stdin || typeof stdin === "number") throw new Error(`child ${mode}: spawned without stdin`);
+        stdin.write(`${line}\n`);
+        stdin.flush();
+      },
       exited: proc.exited,
       stderr: () => (stderrText ??= new Response(proc.stderr).text()),
       line: (prefix, timeoutMs = 45_000) =>

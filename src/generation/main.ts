@@ -3,7 +3,7 @@
 // It is spawned ahead of need (a standby): the imports below are liveframe's runtime, most of a
 // cold start (zod and the wire schemas alone are ~130 ms); it says "standing-by" and waits.
 // The app is imported only on `boot`, so it is read from disk at reload time, never earlier.
-import { libc, setCloexec } from "../../ffi/index.ts";
+import { guardAvailable, libc, setCloexec } from "../../ffi/index.ts";
 import { Channel, ConnectionSender, adoptBatch, channelEndsSchema } from "../handoff/index.ts";
 import type { GenerationMessage, PeerMessage, SupervisorMessage, BootConfig } from "../handoff/index.ts";
 import { peerMessageSchema, supervisorMessageSchema } from "../handoff/index.ts";
@@ -71,6 +71,10 @@ const supervisor = await Channel.open<SupervisorMessage, GenerationMessage>(
 function tell(m: GenerationMessage): void {
   if (supervisor.isOpen) supervisor.send(m);
 }
+
+// The SIGBUS guard of state files (ffi/sigbus.c) is compiled here, off the reload's path
+// (TinyCC takes ~20 ms); the app's defineState then finds it ready.
+guardAvailable();
 
 // performance.now() counts from process start: this is start → runtime imported, channel open.
 tell({ type: "standing-by", runtimeMs: performance.now() });

@@ -39,6 +39,23 @@ test("default file: <LIVEFRAME_RUNTIME_DIR or ./.liveframe>/state/<name>.bin", (
   }
 }, 60_000);
 
+test("LIVEFRAME_STATE_DIR puts state apart from the runtime dir", () => {
+  const saved = { state: process.env.LIVEFRAME_STATE_DIR, runtime: process.env.LIVEFRAME_RUNTIME_DIR };
+  try {
+    process.env.LIVEFRAME_RUNTIME_DIR = path.join(dir, "run");
+    process.env.LIVEFRAME_STATE_DIR = path.join(dir, "kept");
+    expect(stateFile({ name: "sessions" })).toBe(path.join(dir, "kept/sessions.bin"));
+    expect(stateFile({ file: "x.bin" })).toBe(path.resolve("x.bin")); // an explicit file wins
+    process.env.LIVEFRAME_STATE_DIR = "";
+    expect(stateFile()).toBe(path.join(dir, "run/state/default.bin"));
+  } finally {
+    for (const [k, v] of [["LIVEFRAME_STATE_DIR", saved.state], ["LIVEFRAME_RUNTIME_DIR", saved.runtime]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
+
 test("options are validated", () => {
   expect(() => defineState(z.object({ x: z.int32() }), { name: "../etc" })).toThrow(ZodError);
   expect(() => defineState(z.object({ x: z.int32() }), { lock: "always" as "try" })).toThrow(ZodError);

@@ -87,7 +87,10 @@ export type State<S extends z.ZodRawShape> = { readonly [K in keyof S]: ViewOf<S
 >;
 
 export interface StateOptions {
-  /** Default "default": the file is `${LIVEFRAME_RUNTIME_DIR ?? "./.liveframe"}/state/${name}.bin`. */
+  /**
+   * Default "default": the file is `${LIVEFRAME_STATE_DIR}/${name}.bin`, or without that
+   * variable `${LIVEFRAME_RUNTIME_DIR ?? "./.liveframe"}/state/${name}.bin`.
+   */
   name?: string;
   /** An explicit file instead (for scripts, tests, a second worker process). */
   file?: string;
@@ -114,8 +117,11 @@ const regions = new Map<string, StateRegion>();
 /** Resolves where a state lives (exported for the reload machinery and tests). */
 export function stateFile(options: { name?: string; file?: string } = {}): string {
   if (options.file) return path.resolve(options.file);
-  const dir = process.env.LIVEFRAME_RUNTIME_DIR ?? DEFAULT_RUNTIME_DIR;
-  return path.resolve(dir, "state", `${options.name ?? DEFAULT_STATE_NAME}.bin`);
+  // LIVEFRAME_STATE_DIR puts state apart from the runtime dir (sockets), e.g. in /var/lib,
+  // out of reach of a deploy's `git clean -fdx` of the checkout (see docs/deploy.md).
+  const stateDir = process.env.LIVEFRAME_STATE_DIR;
+  const dir = stateDir ? stateDir : path.join(process.env.LIVEFRAME_RUNTIME_DIR ?? DEFAULT_RUNTIME_DIR, "state");
+  return path.resolve(dir, `${options.name ?? DEFAULT_STATE_NAME}.bin`);
 }
 
 function regionFor(file: string): StateRegion {

@@ -8,7 +8,9 @@
 //  20  layout version (u32, +1 per       48 lock owner thread id (i32: Bun workers share the pid)
 //      directory change)                52 boot id hash (u32) of the boot that last opened it
 //  24  directory offset (u32) } one 64-bit word, stored at once so that the pair is never torn
-//  28  directory length (u32) }
+//  28  directory length (u32) }         56 lock owner start time (u32, clock ticks, 0 = unknown)
+//                                       60 inode (low 32 bits) of the file this one was restored
+//                                          from, when a process re-linked a deleted file
 //
 // The directory is JSON (readable with `strings`): `{"fields":[{path,type,offset,size,journal}]}`.
 // It is rewritten only at the end of the file, under the lock, and then published by
@@ -40,6 +42,10 @@ export const W_COMMIT = 11;
 export const W_LOCK_THREAD = 12;
 /** Hash of the kernel boot id of the last boot that opened the region (see region.ts). */
 export const W_BOOT = 13;
+/** Start time of the lock's holder (/proc/PID/stat field 22, low 32 bits): a reused pid differs. */
+export const W_LOCK_START = 14;
+/** Inode (low 32 bits) of the file this one was restored from (see file-watch.ts); 0 = none. */
+export const W_RESTORED_FROM = 15;
 
 const entrySchema = z.object({
   path: z.string().min(1),
@@ -71,6 +77,11 @@ export function checkHeader(file: string, head: Uint8Array, fileBytes: number): 
     );
   const size = w[W_SIZE] ?? 0;
   const dirEnd = (w[W_DIR_OFFSET] ?? 0) + (w[W_DIR_LENGTH] ?? 0);
+  if (w[W_HEADER_BYTES] === HEADER_BYTES && size >= HEADER_BYTES && size > fileBytes && dirEnd <= size)
+    throw new RegionRefusedError(
+      file,
+      `it is ${fileBytes} bytes, shorter than the ${size} its header says: it was truncated (values past byte ${fileBytes} are lost); restore it from a backup`,
+    );
   if (w[W_HEADER_BYTES] !== HEADER_BYTES || size < HEADER_BYTES || size > fileBytes || dirEnd > size)
     throw new RegionRefusedError(file, `its header is corrupt (region ${size} bytes, file ${fileBytes} bytes)`);
 }

@@ -17,4 +17,5 @@ export {
 } from "./define.ts";
 export { StateSchemaError } from "./schema.ts";
 export { RegionRefusedError } from "./header.ts";
+export { StateLockTimeoutError, DEFAULT_LOCK_TIMEOUT_MS } from "./lock.ts";
 export { MAX_REGION_BYTES } from "./region.ts";

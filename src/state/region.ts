@@ -4,13 +4,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
+  allocateFile,
   getResourceLimit,
+  SysError,
   lockMemory,
   mapShared,
   RLIM_INFINITY,
   RLIMIT_MEMLOCK,
   syncMemory,
-  truncate,
   type Mapping,
 } from "../../ffi/index.ts";
 import {
@@ -31,12 +32,14 @@ import {
   W_SIZE,
   W_BOOT,
   W_LOCK,
+  W_LOCK_START,
   W_VERSION,
   W_WAITERS,
 } from "./header.ts";
 import { Journal, recover, type Words } from "./journal.ts";
 import { align8, allocate, describe, type Entry, type Leaf } from "./layout.ts";
 import { RegionLock } from "./lock.ts";
+import { CHECK_INTERVAL_MS, FileWatch, RESTORE_WAIT_MS, siblingMappings, type SiblingMapping } from "./file-watch.ts";
 
 /**
  * Address space reserved per region. The whole reservation is mapped once, so the file can
@@ -71,10 +74,17 @@ export class StateRegion implements Words {
   /** True when mlock succeeded for the whole region as this process last saw it. */
   locked = false;
   private lockedBytes = 0;
+  private lockMode: LockMode | null = null;
+  /** Inode and device of the file this process maps (a live lock holder maps it too). */
+  inode = 0;
+  dev = 0;
+  /** Notices a truncated, deleted or replaced file (see file-watch.ts). */
+  private watch: FileWatch | null = null;
 
   private constructor(
     readonly file: string,
-    readonly fd: number,
+    /** The file mapped; it changes when a deleted file is restored (file-watch.ts). */
+    public fd: number,
     readonly mapping: Mapping,
   ) {
     const b = mapping.buffer;
@@ -86,23 +96,46 @@ export class StateRegion implements Words {
     this.u8 = new Uint8Array(b);
     this.bytes = Buffer.from(b) as unknown as Utf8Buffer;
     this.journal = new Journal(this);
-    this.lock = new RegionLock(this.i32, mapping, file, () => recover(this, this.directory()));
+    this.lock = new RegionLock(this.i32, mapping, file, () => recover(this, this.directory()), () => this.inode);
   }
 
-  /** Opens (creating it atomically if missing) and maps the region file. */
+  /**
+   * Opens (creating it atomically if missing) and maps the region file. Under a supervisor,
+   * first makes sure no other generation serves from another file at this path (it was
+   * deleted or replaced while serving): the new generation would start from other values.
+   */
   static open(file: string): StateRegion {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const until = performance.now() + RESTORE_WAIT_MS;
+    const serving = awaitServingFile(file, until);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     if (!fs.existsSync(file)) createEmpty(file);
     const fd = fs.openSync(file, "r+");
     try {
-      const bytes = fs.fstatSync(fd).size;
+      let st = fs.fstatSync(fd);
       const head = new Uint8Array(64);
-      fs.readSync(fd, head, 0, 64, 0);
-      checkHeader(file, head, bytes);
+      for (;;) {
+        fs.readSync(fd, head, 0, 64, 0);
+        try {
+          checkHeader(file, head, st.size);
+          break;
+        } catch (e) {
+          // Truncated while another generation serves from it: that one restores it (file-watch.ts).
+          if (performance.now() > until || !serving.some((m) => m.inode === st.ino)) throw e;
+          Bun.sleepSync(50);
+          st = fs.fstatSync(fd);
+        }
+      }
+      const bytes = st.size;
       if (bytes > MAX_REGION_BYTES)
         throw new RegionRefusedError(file, `it is ${bytes} bytes, more than the ${MAX_REGION_BYTES} a region may hold`);
+      // A file grown by ftruncate (an older liveframe, or by hand) has holes: give them blocks
+      // now, while a full disk can still be a clear error.
+      reserveBlocks(file, fd, bytes, "to open it");
       const region = new StateRegion(file, fd, mapShared(fd, MAX_REGION_BYTES));
+      region.inode = st.ino;
+      region.dev = st.dev;
       region.forgetEarlierBoot();
+      region.watch = new FileWatch(region);
       return region;
     } catch (e) {
       fs.closeSync(fd);
@@ -121,7 +154,8 @@ export class StateRegion implements Words {
     if (seen === boot) return;
     const staleOwner = Atomics.load(this.i32, W_LOCK);
     if (Atomics.compareExchange(this.u32, W_BOOT, seen, boot) !== seen) return;
-    if (seen !== 0 && staleOwner !== 0) Atomics.compareExchange(this.i32, W_LOCK, staleOwner, 0);
+    if (seen !== 0 && staleOwner !== 0 && Atomics.compareExchange(this.i32, W_LOCK, staleOwner, 0) === staleOwner)
+      Atomics.store(this.i32, W_LOCK_START, 0);
     Atomics.store(this.i32, W_WAITERS, 0);
   }
 
@@ -193,18 +227,22 @@ export class StateRegion implements Words {
     const newSize = align8(end + dir.length);
     if (newSize > MAX_REGION_BYTES)
       throw new Error(`state file ${this.file}: the schema needs ${newSize} bytes, more than ${MAX_REGION_BYTES}`);
-    if (fs.fstatSync(this.fd).size < newSize) truncate(this.fd, newSize); // grow only
+    // Grow only, with real blocks: on a full disk this throws ENOSPC here (the new generation
+    // fails to boot, the serving one goes on) instead of a SIGBUS when a page is first written.
+    reserveBlocks(this.file, this.fd, newSize, `for the new fields (${leaves.map((l) => l.path).join(", ")})`);
     // A process that died half-way through an earlier append may have left bytes here.
     this.u8.fill(0, start, newSize);
     this.u8.set(dir, end);
     Atomics.store(this.u32, W_SIZE, newSize);
     Atomics.store(this.u64, D_DIRECTORY, BigInt(end) | (BigInt(dir.length) << 32n));
     Atomics.add(this.u32, W_LAYOUT_VERSION, 1);
+    this.watch?.grown(newSize); // the file must keep this size, and its repair copy these bytes
     return entries;
   }
 
   /** mlock the region; on failure warn once (mode "try") or throw (mode "require"). */
   lockInMemory(mode: LockMode): void {
+    this.lockMode = mode;
     const size = this.size;
     if (this.locked && this.lockedBytes >= size) return;
     try {
@@ -260,9 +298,63 @@ export class StateRegion implements Words {
     }
   }
 
-  /** msync(2) the region to its file. */
+  /** msync(2) the region to its file, after checking the file is still there and whole. */
   sync(): void {
+    this.watch?.check();
     syncMemory(this.mapping, this.size);
+  }
+
+  /** The mapping now shows another file (a deleted one restored): mlock does not carry over. */
+  remapped(): void {
+    this.locked = false;
+    this.lockedBytes = 0;
+    try {
+      if (this.lockMode) this.lockInMemory(this.lockMode);
+    } catch (e) {
+      console.error(`liveframe: ${(e as Error).message}`); // "require": the values are safe, only unlocked
+    }
+  }
+}
+
+/**
+ * Under a supervisor: waits (bounded) while another generation serves from a deleted file at
+ * `file` (it restores it within a check interval), and refuses when one serves from a file
+ * that is not the one at the path (it was replaced while serving). Returns the siblings that
+ * serve from the file at the path.
+ */
+function awaitServingFile(file: string, until: number): SiblingMapping[] {
+  for (;;) {
+    let inode: number | null = null;
+    try {
+      inode = fs.statSync(file).ino;
+    } catch {
+      // missing: fine unless a sibling serves from the deleted file
+    }
+    const siblings = siblingMappings(file);
+    const other = siblings.find((m) => m.deleted || m.inode !== inode);
+    if (!other) return siblings;
+    if (performance.now() > until)
+      throw new Error(
+        `state file ${file}: generation pid ${other.pid} serves from another file at this path (inode ${other.inode}${other.deleted ? ", deleted or replaced" : ""}; ` +
+          `the path names ${inode === null ? "nothing" : `inode ${inode}`}), so this generation would not see the values being served. ` +
+          `A deleted file is restored by the serving generation within ${CHECK_INTERVAL_MS / 1000} s: if it was replaced, move the new file away and reload again, ` +
+          `or stop the server to change state files`,
+      );
+    Bun.sleepSync(50);
+  }
+}
+
+/** posix_fallocate the first `bytes` of the file; ENOSPC/EDQUOT become a message that says what to do. */
+export function reserveBlocks(file: string, fd: number, bytes: number, what: string): void {
+  try {
+    allocateFile(fd, 0, bytes);
+  } catch (e) {
+    if (e instanceof SysError && (e.code === "ENOSPC" || e.code === "EDQUOT"))
+      throw new Error(
+        `state file ${file}: cannot allocate ${bytes} bytes ${what}: the filesystem is full (${e.code}). ` +
+          `The state is unchanged: free some space there, or put the state elsewhere with defineState(schema, { file })`,
+      );
+    throw new Error(`state file ${file}: cannot allocate ${bytes} bytes ${what}: ${(e as Error).message}`);
   }
 }
 

@@ -492,8 +492,22 @@ export class SupervisorProcess implements Supervisor {
       this.signalHandlers.push([sig, fn]);
     };
     on("SIGHUP", () => void this.reload({ reason: "SIGHUP" }));
-    on("SIGTERM", () => void this.stop());
-    on("SIGINT", () => void this.stop());
+    on("SIGTERM", () => this.onStopSignal("SIGTERM"));
+    on("SIGINT", () => this.onStopSignal("SIGINT"));
+  }
+
+  /**
+   * The first SIGTERM/SIGINT stops gracefully (drains up to drainTimeoutMs). A second one while
+   * stopping does not wait: a generation that does not answer (its event loop blocked, e.g.
+   * by app code) must never keep an operator from stopping the server.
+   */
+  private onStopSignal(sig: string): void {
+    if (!this.stopping) {
+      void this.stop();
+      return;
+    }
+    console.error(`liveframe: ${sig} again while stopping: ending every generation now (requests still in flight are cut)`);
+    for (const g of this.generations) g.kill();
   }
 
   private async doStop(): Promise<void> {
