@@ -28,9 +28,9 @@ export function openFdCount(): number | null {
   }
 }
 
-/** "126 of 128 fds open", or "all 128 fds in use" when even counting them failed. */
+/** "126 of 128 fds open (RLIMIT_NOFILE)", or "all 128 fds in use (RLIMIT_NOFILE)" when even counting failed. */
 export function describeFdUse(): string {
   const limit = fileLimit();
   const open = openFdCount();
-  return open === null ? `all ${limit} fds in use (RLIMIT_NOFILE ${limit})` : `${open} of ${limit} fds open (RLIMIT_NOFILE)`;
+  return open === null ? `all ${limit} fds in use (RLIMIT_NOFILE)` : `${open} of ${limit} fds open (RLIMIT_NOFILE)`;
 }

@@ -133,8 +133,8 @@ export function recvFds(sock: number, opts: RecvOptions = {}): Received | null {
     throw new SysError(
       "recvmsg",
       EMFILE,
-      `the message on socket ${sock} carried fds this process could not take: it is out of file descriptors ` +
-        `(${describeFdUse()}); ${fds.length > 0 ? `the ${fds.length} that arrived were closed, ` : ""}the rest were dropped by the kernel`,
+      `the message on socket ${sock} carried fds this process could not take: it is out of file descriptors` +
+        `: ${describeFdUse()}; ${fds.length > 0 ? `the ${fds.length} that arrived were closed, the rest` : "they"} were dropped by the kernel`,
     );
   }
   if (msgFlags & (MSG_CTRUNC | MSG_TRUNC)) {
