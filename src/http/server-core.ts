@@ -234,7 +234,7 @@ export class ServerCore implements HttpServer {
     if (this.fdBudget.acceptRoom(this.conns.size, Date.now(), true) < RESUME_ROOM_FDS) return;
     this.fdPaused = false;
     this.syncListeners();
-    console.error(`liveframe: accepting new connections again (${this.conns.size} open)`);
+    if (this.accepting) console.error(`liveframe: accepting new connections again (${this.conns.size} open)`);
   }
 
   /** A connection waits in some listener's backlog (poll(2), no wait). */
