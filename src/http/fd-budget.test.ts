@@ -25,18 +25,18 @@ test("accept room is the limit less other fds, connections, the reservation and 
   expect(b.acceptRoom(100, 0, true)).toBeLessThanOrEqual(0);
 });
 
-test("far from the limit the count is reused for a while; near it, or when stale, it is recounted", () => {
-  const { b, counts } = budget(10_000, () => 100);
-  b.acceptRoom(0, 0, true);
+test("between counts the other fds are taken as unchanged; a count older than the interval is redone", () => {
+  let open = 100;
+  const { b, counts } = budget(10_000, () => open);
+  const first = b.acceptRoom(0, 0, true);
   expect(counts()).toBe(1);
-  b.acceptRoom(1, 10, false);
+  open = 5000; // the app opened files: not seen until the next count
+  expect(b.acceptRoom(1, 10)).toBe(first - 1);
   expect(counts()).toBe(1);
-  b.acceptRoom(1, RECOUNT_INTERVAL_MS + 1, false);
+  expect(b.acceptRoom(1, RECOUNT_INTERVAL_MS)).toBe(first - 4900);
   expect(counts()).toBe(2);
-  const near = budget(128, () => 100);
-  near.b.acceptRoom(0, 0, true);
-  near.b.acceptRoom(0, 1, false);
-  expect(near.counts()).toBe(2);
+  expect(b.acceptRoom(1, RECOUNT_INTERVAL_MS + 1, true)).toBe(first - 4900);
+  expect(counts()).toBe(3);
 });
 
 test("fds that cannot even be counted (EMFILE) mean no room at all", () => {

@@ -40,13 +40,16 @@ export class FdBudget {
   }
 
   /**
-   * Connections that may still be accepted with `connections` open: counted exactly when the
-   * estimate is near zero or stale, estimated otherwise. ≤ 0 means stop accepting.
+   * Connections that may still be accepted with `connections` open; ≤ 0 means stop accepting.
+   * Between counts (`recount`, or one older than RECOUNT_INTERVAL_MS) the fds besides
+   * connections are taken as unchanged: per accept, a count would cost too much at a high
+   * limit, and an app's own fds change slowly (a drift is corrected within the interval).
    */
   acceptRoom(connections: number, now: number, recount = false): number {
-    const estimate = this.room(connections);
-    if (!recount && estimate > this.headroom && now - this.countedAt < RECOUNT_INTERVAL_MS) return estimate;
-    return this.count(connections, now) ? this.room(connections) : 0;
+    if (recount || now - this.countedAt >= RECOUNT_INTERVAL_MS) {
+      if (!this.count(connections, now)) return 0;
+    }
+    return this.room(connections);
   }
 
   /** Connections a handover may bring now: half the headroom may go to them (they are clients already). */

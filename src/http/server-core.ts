@@ -16,6 +16,8 @@ const STOP_POLL_MS = 10;
 
 /** poll(2) POLLIN: a connection waits in the listen backlog. */
 const POLLIN = 0x001;
+/** "Not accepting" is logged at most this often: near the limit a busy server pauses many times. */
+const FD_PAUSE_LOG_INTERVAL_MS = 10_000;
 /** A reservation made before a handover starts lapses after this if no handover claims it. */
 const RESERVATION_LAPSE_MS = 10_000;
 
@@ -88,6 +90,10 @@ export class ServerCore implements HttpServer {
   /** Accepting paused because the fd budget is spent; resumes once connections close. */
   private fdPaused = false;
   private resumeCheckScheduled = false;
+  /** Pauses since the last "not accepting" message, when it was logged, and whether its "again" is due. */
+  private fdPauses = 0;
+  private fdPauseLoggedAt = -Infinity;
+  private fdPauseLogged = false;
   private reservationLapse: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
@@ -213,10 +219,17 @@ export class ServerCore implements HttpServer {
     if (this.fdPaused) return;
     this.fdPaused = true;
     this.syncListeners();
+    this.fdPauses++;
+    // At the limit a busy server pauses and resumes often: say so once per interval, not each time.
+    if (this.now - this.fdPauseLoggedAt < FD_PAUSE_LOG_INTERVAL_MS) return;
+    const more = this.fdPauses > 1 ? ` (paused ${this.fdPauses} times since the last such message)` : "";
+    this.fdPauses = 0;
+    this.fdPauseLoggedAt = this.now;
+    this.fdPauseLogged = true;
     console.error(
       `liveframe: not accepting new connections for now: ${this.conns.size} connections open, close to the file descriptor limit ` +
         `(${this.fdBudget.limit}, keeping ${this.fdBudget.headroom} free${this.fdBudget.reserved > 0 ? ` and ${this.fdBudget.reserved} for a handover` : ""}); ` +
-        `the kernel queues new connections until some close. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more at once`,
+        `the kernel queues new connections until some close${more}. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more at once`,
     );
   }
 
@@ -231,10 +244,16 @@ export class ServerCore implements HttpServer {
 
   private checkResume(): void {
     if (!this.fdPaused) return;
-    if (this.fdBudget.acceptRoom(this.conns.size, Date.now(), true) < RESUME_ROOM_FDS) return;
+    const now = Date.now();
+    // The estimate first (a count costs ~1 ms per 1,300 fds), then a count to confirm it.
+    if (this.fdBudget.acceptRoom(this.conns.size, now) < RESUME_ROOM_FDS) return;
+    if (this.fdBudget.acceptRoom(this.conns.size, now, true) < RESUME_ROOM_FDS) return;
     this.fdPaused = false;
     this.syncListeners();
-    if (this.accepting) console.error(`liveframe: accepting new connections again (${this.conns.size} open)`);
+    if (this.accepting && this.fdPauseLogged) {
+      this.fdPauseLogged = false;
+      console.error(`liveframe: accepting new connections again (${this.conns.size} open)`);
+    }
   }
 
   /** A connection waits in some listener's backlog (poll(2), no wait). */
