@@ -74,7 +74,8 @@ test(`reload under ulimit -n ${FD_LIMIT} with ${CLIENTS} keep-alive clients: eve
   const by = await nextRequests(clients, answered);
   if (r.code === 0) {
     // Every connection moved: the new generation answered all of them.
-    expect(r.stdout).toContain(`${answered.length} connections handed over`);
+    // At least the answered ones (a client answered just after we looked moved too).
+    expect(Number(/(\d+) connections handed over/.exec(r.stdout)?.[1])).toBeGreaterThanOrEqual(answered.length);
     expect(by.has(old)).toBe(false);
     expect(by.size).toBe(1);
   } else {
@@ -108,8 +109,10 @@ test(`a new generation with fewer free fds than the old one holds connections: t
   const r = await server.reload();
   expect(r.code).toBe(1);
   const said = r.stderr + r.stdout;
-  expect(said).toContain(`file descriptor limit (${FD_LIMIT}), and generation 1 holds ${answered.length}`);
-  expect(said).toContain(`nothing was handed over, and generation 1 keeps serving all ${answered.length} connections`);
+  const m = /file descriptor limit \((\d+)\), and generation 1 holds (\d+): nothing was handed over, and generation 1 keeps serving all (\d+) connections/.exec(said);
+  expect(m?.[1]).toBe(String(FD_LIMIT));
+  expect(Number(m?.[2])).toBeGreaterThanOrEqual(answered.length);
+  expect(m?.[3]).toBe(m?.[2]);
   expect([...(await nextRequests(clients, answered))]).toEqual([old]);
   const status = await server.status();
   expect([status.generation, status.generationPid]).toEqual([1, old]);
