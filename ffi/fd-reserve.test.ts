@@ -2,7 +2,7 @@
 // counts), and an FdReserve lent for the receive makes it succeed. Each case runs in a child
 // process started under `ulimit -n 64`, so this test process keeps its own limit.
 import { expect, test } from "bun:test";
-import { FdReserve, fileLimit, openFdCount } from "./index.ts";
+import { FdReserve, fileLimit, getResourceLimit, openFdCount } from "./index.ts";
 
 const FFI = new URL("./index.ts", import.meta.url).pathname;
 const FD_LIMIT = 64;
@@ -71,3 +71,15 @@ test("an FdReserve holds its spares, refills after a release, and gives back eve
   r.dispose();
   expect(openFdCount()).toBe(before);
 });
+
+const HARD_LIMIT = Number(getResourceLimit(7).hard);
+test.skipIf(HARD_LIMIT <= FD_LIMIT)(
+  "Bun raises a low soft RLIMIT_NOFILE to the hard limit at startup, so liveframe need not (skipped when the hard limit is itself this low)",
+  async () => {
+    const code = `const f = await import(${JSON.stringify(FFI)}); console.log(f.fileLimit());`;
+    const proc = Bun.spawn(["sh", "-c", `ulimit -Sn ${FD_LIMIT} && exec "$0" -e "$1"`, process.execPath, code], { stdout: "pipe", stderr: "pipe" });
+    const [stdout, exit] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(exit).toBe(0);
+    expect(Number(stdout.trim())).toBe(HARD_LIMIT);
+  },
+);
