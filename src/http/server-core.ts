@@ -1,9 +1,9 @@
 // The engine's server: listeners, the set of connections, the clock that enforces timeouts, and
 // the release/adopt half of a handoff. The public contract is `HttpServer` in types.ts.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import { close, createListener, dup, getPeerName, getSockName, isListening, isOpen, libc, SysError } from "../../ffi/index.ts";
+import { close, createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
+import { AcceptGate } from "./accept-gate.ts";
 import { Connection, State } from "./connection.ts";
-import { FdBudget, RESUME_ROOM_FDS } from "./fd-budget.ts";
 import { installSourceResponse } from "./light-response.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
@@ -13,24 +13,6 @@ const MIN_TICK_MS = 25;
 const MAX_TICK_MS = 1000;
 /** How often stop() re-checks whether in-flight requests have finished. */
 const STOP_POLL_MS = 10;
-
-/** poll(2) POLLIN: a connection waits in the listen backlog. */
-const POLLIN = 0x001;
-/** "Not accepting" is logged at most this often: near the limit a busy server pauses many times. */
-const FD_PAUSE_LOG_INTERVAL_MS = 10_000;
-/** A reservation made before a handover starts lapses after this if no handover claims it. */
-const RESERVATION_LAPSE_MS = 10_000;
-
-/**
- * One listening socket. `fd` is ours and stays open while accepting is paused, so the kernel keeps
- * queueing connections in its backlog; Bun accepts on a dup of it (Bun's stop() closes the fd it
- * was given, and takes it out of epoll first, so the dup can come and go).
- */
-interface ListenerEntry {
-  fd: number;
-  port: number;
-  listener: TCPSocketListener<any> | null;
-}
 
 /** socket.data before the Connection exists: who accepted it, and bytes to parse first (adopt). */
 interface Pending {
@@ -77,24 +59,19 @@ export class ServerCore implements HttpServer {
   now = Date.now();
   releasing: ((c: ReleasedConnection) => void) | null = null;
   private readonly conns = new Set<Connection>();
-  private readonly listeners: ListenerEntry[] = [];
+  /** The listeners, and when they accept (paused near the fd limit or while a handover decides). */
+  private readonly gate = new AcceptGate({
+    connections: () => this.conns.size,
+    accept: (fd) => {
+      const data: Pending = { server: this, buffered: undefined };
+      return Bun.listen({ fd, socket: handlers, data, allowHalfOpen: true } as any) as TCPSocketListener<any>;
+    },
+  });
   private releasedCount = 0;
   private tick: ReturnType<typeof setInterval> | null = null;
   private readonly tickMs: number;
   /** stop() was called: connections close once their current request is answered. */
   stopped = false;
-  /** How close this process is to its fd limit; accepting pauses before it (see fd-budget.ts). */
-  readonly fdBudget = new FdBudget();
-  /** pauseAccepting() was called (a handover is deciding). */
-  private acceptHeld = false;
-  /** Accepting paused because the fd budget is spent; resumes once connections close. */
-  private fdPaused = false;
-  private resumeCheckScheduled = false;
-  /** Pauses since the last "not accepting" message, when it was logged, and whether its "again" is due. */
-  private fdPauses = 0;
-  private fdPauseLoggedAt = -Infinity;
-  private fdPauseLogged = false;
-  private reservationLapse: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly app: FetchApp,
@@ -111,162 +88,20 @@ export class ServerCore implements HttpServer {
   }
 
   get port(): number {
-    const first = this.listeners[0];
-    return first === undefined ? 0 : first.port;
+    return this.gate.port;
   }
 
   get listenerFds(): number[] {
-    return this.listeners.map((l) => l.fd);
+    return this.gate.fds;
   }
 
   listen(fd: number): void {
     if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: listen(fd) needs a file descriptor, got ${fd}`);
     if (!isOpen(fd)) throw new Error(`liveframe: cannot listen on fd ${fd}: it is not open in this process`);
     if (!listening(fd)) throw new Error(`liveframe: cannot listen on fd ${fd}: it is not a listening socket (create one with listenOn or createListener)`);
-    const entry: ListenerEntry = { fd, port: getSockName(fd).port, listener: null };
-    if (this.mayAccept() && this.fdBudget.acceptRoom(this.conns.size, Date.now(), true) <= 0) this.pauseForFds();
-    if (this.mayAccept()) this.startListener(entry);
-    this.listeners.push(entry);
+    this.gate.add(fd, getSockName(fd).port);
     this.stopped = false;
     this.startClock();
-  }
-
-  private mayAccept(): boolean {
-    return !this.acceptHeld && !this.fdPaused;
-  }
-
-  private startListener(entry: ListenerEntry): void {
-    const copy = dup(entry.fd);
-    try {
-      const data: Pending = { server: this, buffered: undefined };
-      entry.listener = Bun.listen({ fd: copy, socket: handlers, data, allowHalfOpen: true } as any) as TCPSocketListener<any>;
-    } catch (err) {
-      close(copy);
-      throw err;
-    }
-  }
-
-  /** Starts or stops Bun's listeners to match mayAccept(); our own fds stay open either way. */
-  private syncListeners(): void {
-    const on = this.mayAccept();
-    for (const l of this.listeners) {
-      if (on && l.listener === null) {
-        try {
-          this.startListener(l);
-        } catch (err) {
-          console.error(`liveframe: resuming accepting on port ${l.port} failed: ${(err as Error).message}; retrying on the next clock tick`);
-        }
-      } else if (!on && l.listener !== null) {
-        l.listener.stop(false);
-        l.listener = null;
-      }
-    }
-  }
-
-  /**
-   * Stops accepting for now (listeners stay open: the kernel queues new connections) until
-   * resumeAccepting(). A handover holds accepting while it decides whether it can go ahead.
-   */
-  pauseAccepting(): void {
-    this.acceptHeld = true;
-    this.syncListeners();
-  }
-
-  resumeAccepting(): void {
-    this.acceptHeld = false;
-    if (this.fdPaused) this.checkResume();
-    this.syncListeners();
-  }
-
-  get fdLimit(): number {
-    return this.fdBudget.limit;
-  }
-
-  /** True while Bun accepts on at least one listener (false when paused, stopped, or none). */
-  get accepting(): boolean {
-    return this.listeners.some((l) => l.listener !== null);
-  }
-
-  /**
-   * Holds `n` fds free for connections a handover will bring: accepting leaves them alone, each
-   * adopt() uses one up, and 0 ends it. One made before the handover starts (`lapses`) ends by
-   * itself if no handover claims it.
-   */
-  reserveForAdoption(n: number, opts: { lapses?: boolean } = {}): void {
-    if (this.reservationLapse !== null) clearTimeout(this.reservationLapse);
-    this.reservationLapse = null;
-    this.fdBudget.reserved = Math.max(0, Math.floor(n));
-    if (opts.lapses && n > 0) {
-      this.reservationLapse = setTimeout(() => this.reserveForAdoption(0), RESERVATION_LAPSE_MS);
-      (this.reservationLapse as { unref?: () => void }).unref?.();
-    }
-    if (this.fdPaused) this.scheduleResumeCheck();
-    else this.checkAcceptRoom(true);
-  }
-
-  /** How many connections adopt() can take now without running this process out of fds. */
-  adoptCapacity(): number {
-    return this.fdBudget.adoptRoom(this.conns.size, Date.now());
-  }
-
-  /** After a connection opened: stop accepting if the fd budget is spent. */
-  private checkAcceptRoom(recount = false): void {
-    if (!this.accepting) return;
-    if (this.fdBudget.acceptRoom(this.conns.size, this.now, recount) <= 0) this.pauseForFds();
-  }
-
-  private pauseForFds(): void {
-    if (this.fdPaused) return;
-    this.fdPaused = true;
-    this.syncListeners();
-    this.fdPauses++;
-    // At the limit a busy server pauses and resumes often: say so once per interval, not each time.
-    if (this.now - this.fdPauseLoggedAt < FD_PAUSE_LOG_INTERVAL_MS) return;
-    const more = this.fdPauses > 1 ? ` (paused ${this.fdPauses} times since the last such message)` : "";
-    this.fdPauses = 0;
-    this.fdPauseLoggedAt = this.now;
-    this.fdPauseLogged = true;
-    console.error(
-      `liveframe: not accepting new connections for now: ${this.conns.size} connections open, close to the file descriptor limit ` +
-        `(${this.fdBudget.limit}, keeping ${this.fdBudget.headroom} free${this.fdBudget.reserved > 0 ? ` and ${this.fdBudget.reserved} for a handover` : ""}); ` +
-        `the kernel queues new connections until some close${more}. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more at once`,
-    );
-  }
-
-  private scheduleResumeCheck(): void {
-    if (this.resumeCheckScheduled) return;
-    this.resumeCheckScheduled = true;
-    setImmediate(() => {
-      this.resumeCheckScheduled = false;
-      this.checkResume();
-    });
-  }
-
-  private checkResume(): void {
-    if (!this.fdPaused) return;
-    const now = Date.now();
-    // The estimate first (a count costs ~1 ms per 1,300 fds), then a count to confirm it.
-    if (this.fdBudget.acceptRoom(this.conns.size, now) < RESUME_ROOM_FDS) return;
-    if (this.fdBudget.acceptRoom(this.conns.size, now, true) < RESUME_ROOM_FDS) return;
-    this.fdPaused = false;
-    this.syncListeners();
-    if (this.accepting && this.fdPauseLogged) {
-      this.fdPauseLogged = false;
-      console.error(`liveframe: accepting new connections again (${this.conns.size} open)`);
-    }
-  }
-
-  /** A connection waits in some listener's backlog (poll(2), no wait). */
-  private backlogWaiting(): boolean {
-    const fds = this.listeners.filter((l) => l.listener !== null);
-    if (fds.length === 0) return false;
-    const pfd = new DataView(new ArrayBuffer(8 * fds.length));
-    fds.forEach((l, i) => {
-      pfd.setInt32(8 * i, l.fd, true);
-      pfd.setInt16(8 * i + 4, POLLIN, true);
-    });
-    const n = libc.poll(new Uint8Array(pfd.buffer), fds.length, 0);
-    return n > 0;
   }
 
   listenOn(o: { port: number; hostname: string; backlog?: number }): number {
@@ -281,22 +116,38 @@ export class ServerCore implements HttpServer {
   }
 
   stopAccepting(): void {
-    for (const l of this.listeners.splice(0)) {
-      l.listener?.stop(false);
-      try {
-        close(l.fd);
-      } catch {
-        // already closed
-      }
-    }
+    this.gate.close();
+  }
+
+  pauseAccepting(): void {
+    this.gate.pause();
+  }
+
+  resumeAccepting(): void {
+    this.gate.resume();
+  }
+
+  get accepting(): boolean {
+    return this.gate.accepting;
+  }
+
+  reserveForAdoption(n: number, opts: { lapses?: boolean } = {}): void {
+    this.gate.reserve(n, opts.lapses);
+  }
+
+  adoptCapacity(): number {
+    return this.gate.adoptCapacity();
+  }
+
+  get fdLimit(): number {
+    return this.gate.budget.limit;
   }
 
   adopt(fd: number, buffered?: Uint8Array): void {
     if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: adopt(fd) needs a connected socket fd, got ${fd}`);
     if (!isOpen(fd)) throw new Error(`liveframe: cannot adopt fd ${fd}: it is not open in this process (was it received with recvFds?)`);
     const data: Pending = { server: this, buffered };
-    // The fd is open here already: it takes up one fd held for this handover.
-    if (this.fdBudget.reserved > 0) this.fdBudget.reserved--;
+    this.gate.adopted();
     this.startClock();
     const opening = Bun.connect({ fd, socket: handlers, data, allowHalfOpen: true } as any) as unknown as Promise<unknown>;
     opening.catch((err) => {
@@ -403,12 +254,12 @@ export class ServerCore implements HttpServer {
   track(c: Connection): void {
     this.conns.add(c);
     if (this.stopped) c.closeWhenIdle();
-    else this.checkAcceptRoom();
+    else this.gate.opened();
   }
 
   forget(c: Connection): void {
     this.conns.delete(c);
-    if (this.fdPaused) this.scheduleResumeCheck();
+    this.gate.closed();
   }
 
   private startClock(): void {
@@ -416,11 +267,7 @@ export class ServerCore implements HttpServer {
     this.tick = setInterval(() => {
       const now = (this.now = Date.now());
       for (const c of this.conns) if (c.deadline !== 0 && c.deadline <= now) c.expire();
-      // The app may have opened fds of its own (no accept tells us): a connection waiting in the
-      // backlog is the sign that Bun may be failing to accept it; count, and pause if so.
-      if (this.fdPaused) this.checkResume();
-      else if (this.accepting && this.backlogWaiting()) this.checkAcceptRoom();
-      else if (!this.fdPaused && this.acceptHeld === false && this.listeners.length > 0 && !this.accepting) this.syncListeners();
+      this.gate.tick();
     }, this.tickMs);
     // The clock alone must not keep a process alive: listeners and sockets do that.
     (this.tick as { unref?: () => void }).unref?.();
