@@ -3,6 +3,7 @@
 // the kernel drops them and sets MSG_CTRUNC, and a lost listener or channel is a lost handover.
 // So a process holds a few spares (copies of one /dev/null fd) and frees some right before such a
 // recvmsg, taking them back after. Accepts cannot eat them meanwhile: they are real, open fds.
+// Generations hold them; the supervisor needs none, as nothing ever sends it fds.
 import { openSync } from "node:fs";
 import { close } from "./socket.ts";
 import { libc } from "./libc.ts";

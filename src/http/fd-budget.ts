@@ -3,7 +3,8 @@
 // loop retries at once, 100 % of a core, forever ("Todo: start timer here" in its loop.c). So
 // the server stops accepting BEFORE the limit, while a headroom of fds is still free for the
 // app's own files and sockets and for a handover's channels, and lets the kernel queue new
-// connections in the listen backlog until connections close.
+// connections in the listen backlog until connections close. (ENFILE, the system-wide table
+// full, cannot be foreseen; counting /proc/self/fd then fails too, which pauses accepting.)
 import { fileLimit, openFdCount } from "../../ffi/index.ts";
 
 /** Fds never used for accepted connections: the app's files, upstream sockets, DNS, a handover's channels. */
