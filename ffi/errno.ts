@@ -18,6 +18,7 @@ const NAMES: Record<number, string> = {
 
 export const EINTR = 4;
 export const EAGAIN = 11;
+export const EMFILE = 24;
 
 /** Symbolic name of an errno value: `98` → `"EADDRINUSE"`. */
 export function errnoName(errno: number): string {

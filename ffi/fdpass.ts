@@ -3,7 +3,8 @@
 // iov @16, iovlen @24, control @32, controllen @40, flags @48); struct iovec 16 bytes;
 // struct cmsghdr: len (size_t) @0, level @8, type @12, data @16.
 import { ptr } from "bun:ffi";
-import { checkSize, EAGAIN, EINTR, lastErrno, SysError } from "./errno.ts";
+import { checkSize, EAGAIN, EINTR, EMFILE, lastErrno, SysError } from "./errno.ts";
+import { describeFdUse } from "./fd-limit.ts";
 import { libc } from "./libc.ts";
 
 /** The kernel refuses more than this many fds in one message (SCM_MAX_FD). */
@@ -87,8 +88,9 @@ export interface RecvOptions {
 /**
  * Receives one message with up to `maxFds` fds (recvmsg(2), MSG_CMSG_CLOEXEC).
  * Returns null at end of stream, or when nonBlocking and nothing is queued.
- * If the control buffer was too small (MSG_CTRUNC), the fds that did arrive are closed and
- * an error is thrown: a silently lost fd is a lost connection.
+ * If the fds did not all arrive (MSG_CTRUNC), the ones that did are closed and an error is
+ * thrown: a silently lost fd is a lost connection. When the buffer had room, the cause is that
+ * this process is out of fds: a SysError with code EMFILE, naming how many are open.
  */
 export function recvFds(sock: number, opts: RecvOptions = {}): Received | null {
   const maxFds = opts.maxFds ?? MAX_FDS_PER_MESSAGE;
@@ -123,6 +125,17 @@ export function recvFds(sock: number, opts: RecvOptions = {}): Received | null {
       for (let i = 0; i < count; i++) fds.push(cdv.getInt32(off + CMSG_HEADER + 4 * i, true));
     }
     off += cmsgSpace(len - CMSG_HEADER);
+  }
+  if (msgFlags & MSG_CTRUNC && fds.length < maxFds) {
+    // Room was left in the buffer, so the kernel could not install the fds: it takes each one in
+    // the lowest free slot and, with none left (EMFILE), drops the rest and sets MSG_CTRUNC.
+    for (const fd of fds) libc.close(fd);
+    throw new SysError(
+      "recvmsg",
+      EMFILE,
+      `the message on socket ${sock} carried fds this process could not take: it is out of file descriptors` +
+        `: ${describeFdUse()}; ${fds.length > 0 ? `the ${fds.length} that arrived were closed, the rest` : "they"} were dropped by the kernel`,
+    );
   }
   if (msgFlags & (MSG_CTRUNC | MSG_TRUNC)) {
     for (const fd of fds) libc.close(fd);

@@ -5,3 +5,5 @@ export * from "./socket.ts";
 export { sendFds, recvFds, MAX_FDS_PER_MESSAGE, type Received, type RecvOptions } from "./fdpass.ts";
 export * from "./mmap.ts";
 export { MappingGuard, guardAvailable } from "./sigbus.ts";
+export { fileLimit, openFdCount, describeFdUse } from "./fd-limit.ts";
+export { FdReserve } from "./fd-reserve.ts";

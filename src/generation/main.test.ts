@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { close } from "../../ffi/index.ts";
-import { channelPair } from "../handoff/index.ts";
+import { Channel, channelPair, peerMessageSchema, type PeerMessage } from "../handoff/index.ts";
 import { GenerationProcess } from "../supervisor/generation-process.ts";
 
 const spawned: GenerationProcess[] = [];
@@ -91,12 +91,18 @@ test("a stop arriving while a give is finishing runs the app's stop hook once", 
   expect(g.send({ type: "give", to: 2 }, [theirs.stream, theirs.fds])).toBe(true);
   close(theirs.stream);
   close(theirs.fds);
-  await given;
+  // Stand in for the new generation: it can take everything offered.
+  const peer = await Channel.open<PeerMessage, PeerMessage>(ours, peerMessageSchema, "generation 1", {
+    message: (m) => {
+      if (m.type === "offer") peer.send({ type: "capacity", connections: m.connections, fdLimit: 1024 });
+    },
+    close: () => {},
+  });
+  expect((await given).error).toBeUndefined();
   // The stop hook now runs (300 ms); a stop meanwhile must not run it again.
   for (let i = 0; i < 100 && !existsSync(stops); i++) await Bun.sleep(10);
   g.send({ type: "stop", timeoutMs: 1_000 });
   expect((await g.exited).code).toBe(0);
   expect(readFileSync(stops, "utf8")).toBe("stop\n");
-  close(ours.stream);
-  close(ours.fds);
+  peer.close();
 }, 60_000);

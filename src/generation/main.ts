@@ -3,7 +3,7 @@
 // It is spawned ahead of need (a standby): the imports below are liveframe's runtime, most of a
 // cold start (zod and the wire schemas alone are ~130 ms); it says "standing-by" and waits.
 // The app is imported only on `boot`, so it is read from disk at reload time, never earlier.
-import { guardAvailable, libc, setCloexec } from "../../ffi/index.ts";
+import { FdReserve, guardAvailable, libc, setCloexec } from "../../ffi/index.ts";
 import { Channel, ConnectionSender, adoptBatch, channelEndsSchema } from "../handoff/index.ts";
 import type { GenerationMessage, PeerMessage, SupervisorMessage, BootConfig } from "../handoff/index.ts";
 import { peerMessageSchema, supervisorMessageSchema } from "../handoff/index.ts";
@@ -20,6 +20,13 @@ const SUPERVISOR_CHANNEL = { stream: 3, fds: 4 } as const;
 const COUNTS_INTERVAL_MS = 500;
 /** How often a draining generation checks whether everything it held has moved or finished. */
 const DRAIN_POLL_MS = 10;
+/**
+ * Spare fds lent to every receive of fds (see ffi/fd-reserve.ts): a give or take carries 2, a
+ * listen one per listener; at the fd limit they would otherwise be lost, and the handover with them.
+ */
+const SPARE_FDS = 8;
+/** The new generation answers an offer at once; one silent this long is stuck, and this one keeps all it holds. */
+const CAPACITY_WAIT_MS = 10_000;
 
 // Die with the supervisor: no orphan may keep serving (or holding the port) without it.
 libc.prctl(PR_SET_PDEATHSIG, BigInt(SIGKILL), 0n, 0n, 0n);
@@ -42,6 +49,7 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () =
 // extra fds in children anyway; close-on-exec covers every other way an app might exec.
 setCloexec(SUPERVISOR_CHANNEL.stream, true);
 setCloexec(SUPERVISOR_CHANNEL.fds, true);
+const reserve = new FdReserve(SPARE_FDS);
 
 let config: BootConfig | undefined;
 let loaded: LoadedApp | undefined;
@@ -65,7 +73,9 @@ const supervisor = await Channel.open<SupervisorMessage, GenerationMessage>(
       if (error) console.error(`liveframe generation ${config?.generation ?? "?"}: ${error.message}`);
       if (!leaving) process.exit(error ? 71 : 0);
     },
+    undelivered: (m, error) => onUndelivered(m, error),
   },
+  { reserve },
 );
 
 function tell(m: GenerationMessage): void {
@@ -85,6 +95,7 @@ async function onSupervisor(m: SupervisorMessage, fds: number[], unclaimed: Set<
       return boot(m.config);
     case "listen": {
       const s = mustHaveServer();
+      if (m.reserve) s.reserveForAdoption(m.reserve, { lapses: true });
       for (const fd of fds) {
         s.listen(fd);
         unclaimed.delete(fd);
@@ -147,6 +158,34 @@ function onHandlerFailed(m: SupervisorMessage, unclaimed: Set<number>, err: unkn
   }
 }
 
+/**
+ * A supervisor message arrived but its fds did not (this process is out of fds even with its
+ * spares). Nothing was taken from anyone: keep serving, and say why in the terms the supervisor
+ * waits for. A give that cannot be received must never end this generation.
+ */
+function onUndelivered(m: SupervisorMessage, error: Error): void {
+  const g = config?.generation ?? "?";
+  console.error(`liveframe generation ${g}: ${m.type}: ${error.message}`);
+  switch (m.type) {
+    case "give":
+      tell({
+        type: "given",
+        connectionsMoved: 0,
+        requestsDrained: 0,
+        closedBusy: 0,
+        failed: 0,
+        error: `generation ${g} could not receive its channel to generation ${m.to}: ${error.message}; nothing was handed over and generation ${g} keeps serving its ${server?.counts.open ?? 0} connections`,
+      });
+      return;
+    case "take":
+      // The old generation sees the channel closed before we answer its offer, and keeps its connections.
+      tell({ type: "taken", connectionsAdopted: 0 });
+      return;
+    default:
+      tell({ type: "boot-failed", error: `${m.type}: ${error.message}` });
+  }
+}
+
 async function stopAfterFailedGive(): Promise<void> {
   try {
     await server?.stop({ graceful: true, timeoutMs: config?.drainTimeoutMs ?? 30_000 });
@@ -201,18 +240,31 @@ async function take(s: HttpServer, fds: number[], unclaimed: Set<number>): Promi
           adopted += n;
           noteAdopted(n);
           peer.send({ type: "adopted", batch: m.batch, failed });
+        } else if (m.type === "offer") {
+          // Hold fds for what is offered, so connections accepted meanwhile cannot take them.
+          const capacity = s.adoptCapacity();
+          s.reserveForAdoption(Math.min(capacity, m.connections));
+          peer.send({ type: "capacity", connections: capacity, fdLimit: s.fdLimit });
         } else if (m.type === "done") {
+          s.reserveForAdoption(0);
           reportTaken();
           peer.close();
         } else {
           for (const fd of got) libc.close(fd);
         }
       },
+      // A batch whose fds did not arrive: the old generation keeps every connection of it.
+      undelivered: (m, error) => {
+        console.error(`liveframe generation ${config?.generation}: ${error.message}`);
+        if (m.type === "connections") peer.send({ type: "adopted", batch: m.batch, failed: m.items.map((_, i) => i) });
+      },
       close: (error) => {
         if (error) console.error(`liveframe generation ${config?.generation}: ${error.message}`);
+        s.reserveForAdoption(0);
         reportTaken();
       },
     },
+    { reserve },
   );
   for (const fd of fds) unclaimed.delete(fd);
 }
@@ -222,6 +274,7 @@ async function give(s: HttpServer, fds: number[], to: number, unclaimed: Set<num
   const drainTimeoutMs = config?.drainTimeoutMs ?? 30_000;
   let peerGone = false;
   const sender = new ConnectionSender((m, f) => peer.send(m, f));
+  const capacity = Promise.withResolvers<Extract<PeerMessage, { type: "capacity" }> | string>();
   const peer = await Channel.open<PeerMessage, PeerMessage>(
     channelEndsSchema.parse({ stream: fds[0], fds: fds[1] }),
     peerMessageSchema,
@@ -230,15 +283,27 @@ async function give(s: HttpServer, fds: number[], to: number, unclaimed: Set<num
       message: (m, got) => {
         for (const fd of got) libc.close(fd);
         if (m.type === "adopted") sender.onAdopted(m.batch, m.failed);
+        else if (m.type === "capacity") capacity.resolve(m);
       },
       close: (error) => {
         peerGone = true;
         if (error) console.error(`liveframe generation ${config?.generation}: ${error.message}`);
+        capacity.resolve(`generation ${to} closed the channel before saying how many connections it can take${error ? ` (${error.message})` : ""}`);
         sender.abandon();
       },
     },
+    { reserve },
   );
   for (const fd of fds) unclaimed.delete(fd);
+  // Nothing moves until the new generation says it can take every connection held here: a
+  // handover that stops halfway at its fd limit would leave both generations short.
+  const refusal = await offerAll(s, peer, to, capacity.promise);
+  if (refusal !== null) {
+    peer.close();
+    console.error(`liveframe generation ${config?.generation}: ${refusal}`);
+    tell({ type: "given", connectionsMoved: 0, requestsDrained: 0, closedBusy: 0, failed: 0, error: refusal });
+    return;
+  }
   const requestsDrained = s.counts.busy;
   s.stopAccepting();
   s.release((c) => sender.add(c));
@@ -260,6 +325,40 @@ async function give(s: HttpServer, fds: number[], to: number, unclaimed: Set<num
   }
   tell({ type: "given", connectionsMoved: sender.moved, requestsDrained, closedBusy, failed: sender.failed });
   await leave();
+}
+
+/**
+ * Holds accepting, offers every connection, and waits for the new generation's capacity. Null
+ * when it can take them all (accepting stays held: the caller stops it for good); otherwise
+ * accepting resumes and the reason is returned, for the reload to fail with.
+ */
+async function offerAll(
+  s: HttpServer,
+  peer: Channel<PeerMessage, PeerMessage>,
+  to: number,
+  answer: Promise<Extract<PeerMessage, { type: "capacity" }> | string>,
+): Promise<string | null> {
+  const g = config?.generation;
+  s.pauseAccepting();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`generation ${to} did not say within ${CAPACITY_WAIT_MS / 1000} s how many connections it can take`), CAPACITY_WAIT_MS);
+  });
+  try {
+    if (peer.isOpen) peer.send({ type: "offer", connections: s.counts.open });
+    const c = await Promise.race([answer, timeout]);
+    const held = s.counts.open;
+    if (typeof c !== "string" && c.connections >= held) return null;
+    s.resumeAccepting();
+    const why =
+      typeof c === "string"
+        ? c
+        : `generation ${to} can take ${c.connections} more connections before it nears its file descriptor limit (${c.fdLimit}), and generation ${g} holds ${held}`;
+    return `${why}: nothing was handed over, and generation ${g} keeps serving all ${held} connections. ` +
+      (typeof c === "string" ? "Retry the reload" : "Raise the fd limit (ulimit -n, systemd LimitNOFILE=) or reload when fewer connections are open");
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function stop(timeoutMs: number): Promise<void> {

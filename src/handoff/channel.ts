@@ -8,7 +8,7 @@
 //    a non-blocking recvmsg. Each fd message's payload is the frame's sequence number, checked.
 import type { Socket } from "bun";
 import type { z } from "zod";
-import { close, MAX_FDS_PER_MESSAGE, recvFds, sendFds, SOCK_SEQPACKET, SOCK_STREAM, socketPair } from "../../ffi/index.ts";
+import { close, type FdReserve, SysError, MAX_FDS_PER_MESSAGE, recvFds, sendFds, SOCK_SEQPACKET, SOCK_STREAM, socketPair } from "../../ffi/index.ts";
 import { MAX_FRAME_BYTES, parseMessage } from "./messages.ts";
 
 export interface ChannelEnds {
@@ -36,6 +36,20 @@ export interface ChannelHandlers<In> {
   message(message: In, fds: number[]): void;
   /** The peer closed the channel, or broke the protocol (`error` says how). Called once. */
   close(error?: Error): void;
+  /**
+   * A valid message arrived but the fds it carried could not be received (`error` says why:
+   * usually EMFILE, this process is out of file descriptors). The fd message was consumed, so
+   * the channel stays in step and open. Without this handler such a message closes the channel.
+   */
+  undelivered?(message: In, error: Error): void;
+}
+
+export interface ChannelOptions {
+  /**
+   * Spare fds lent to each receive of fds (as many as the frame announces, as far as it holds):
+   * a handover's fds then arrive even when this process is at its fd limit.
+   */
+  reserve?: FdReserve;
 }
 
 const enc = new TextEncoder();
@@ -63,6 +77,7 @@ export class Channel<In, Out> {
     private readonly schema: z.ZodType<In>,
     private readonly peer: string,
     private readonly handlers: ChannelHandlers<In>,
+    private readonly options: ChannelOptions,
   ) {}
 
   /**
@@ -74,8 +89,9 @@ export class Channel<In, Out> {
     schema: z.ZodType<In>,
     peer: string,
     handlers: ChannelHandlers<In>,
+    options: ChannelOptions = {},
   ): Promise<Channel<In, Out>> {
-    const ch = new Channel<In, Out>(ends, schema, peer, handlers);
+    const ch = new Channel<In, Out>(ends, schema, peer, handlers, options);
     try {
       ch.socket = await Channel.connect(ch, ends.stream, peer);
     } catch (err) {
@@ -184,6 +200,10 @@ export class Channel<In, Out> {
       try {
         fds = this.takeFds(env.f, env.s);
       } catch (err) {
+        if (err instanceof FdsLost && this.handlers.undelivered) {
+          this.deliverUndelivered(message, err);
+          return;
+        }
         this.shut(err as Error);
         return;
       }
@@ -196,11 +216,30 @@ export class Channel<In, Out> {
     }
   }
 
+  private deliverUndelivered(message: In, err: FdsLost): void {
+    try {
+      this.handlers.undelivered!(message, err);
+    } catch (e) {
+      this.shut(new Error(`handling a message from ${this.peer} whose fds were lost failed: ${(e as Error).stack ?? e}`));
+    }
+  }
+
   private takeFds(expected: number, seq: number | undefined): number[] {
     if (!Number.isInteger(expected) || expected < 1 || expected > MAX_FDS_PER_MESSAGE) {
       throw new Error(`malformed frame from ${this.peer}: fd count ${expected}`);
     }
-    const got = recvFds(this.ends.fds, { maxFds: MAX_FDS_PER_MESSAGE, maxBytes: 64, nonBlocking: true });
+    const receive = () => recvFds(this.ends.fds, { maxFds: MAX_FDS_PER_MESSAGE, maxBytes: 64, nonBlocking: true });
+    let got: ReturnType<typeof recvFds>;
+    try {
+      got = this.options.reserve ? this.options.reserve.lend(expected, receive) : receive();
+    } catch (err) {
+      // The fd message is consumed either way (recvmsg took it off the queue): only the fds are
+      // lost, so the frames stay in step. Out of fds is a state of this process, not of the peer.
+      if (err instanceof SysError && err.code === "EMFILE") {
+        throw new FdsLost(`receiving the ${expected} fds of a frame from ${this.peer} failed: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
     if (!got) throw new Error(`frame from ${this.peer} announced ${expected} fds, but none were queued`);
     const tag = dec.decode(got.data);
     if (got.fds.length !== expected || tag !== String(seq)) {
@@ -236,4 +275,9 @@ export class Channel<In, Out> {
     close(this.ends.fds);
     this.handlers.close(error);
   }
+}
+
+/** The fds of a frame could not be received (EMFILE): the message arrived, its fds did not. */
+export class FdsLost extends Error {
+  override readonly name = "FdsLost";
 }

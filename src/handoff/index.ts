@@ -1,4 +1,4 @@
 // The wire between liveframe processes: message schemas, channels, connection transfer.
 export * from "./messages.ts";
-export { Channel, channelPair, type ChannelEnds, type ChannelHandlers } from "./channel.ts";
+export { Channel, channelPair, FdsLost, type ChannelEnds, type ChannelHandlers, type ChannelOptions } from "./channel.ts";
 export { ConnectionSender, adoptBatch, BATCH_BUDGET_BYTES, type ConnectionSenderOptions } from "./connections.ts";

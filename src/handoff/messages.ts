@@ -32,8 +32,11 @@ export type BootConfig = z.infer<typeof bootConfigSchema>;
 // ── supervisor → generation ────────────────────────────────────────────────────────────
 export const supervisorMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("boot"), config: bootConfigSchema }),
-  /** Carries one fd per listener, in order. */
-  z.object({ type: z.literal("listen"), listeners: z.array(listenerInfoSchema).min(1).max(64) }),
+  /**
+   * Carries one fd per listener, in order. `reserve` (extension): connections a take will bring
+   * soon (the old generation's count); hold fds free for them rather than fill up from the backlog.
+   */
+  z.object({ type: z.literal("listen"), listeners: z.array(listenerInfoSchema).min(1).max(64), reserve: count.optional() }),
   /** Carries 2 fds: the stream and fd ends of a channel to generation `to`. Hand everything over. */
   z.object({ type: z.literal("give"), to: generationNumber }),
   /** Carries 2 fds: the channel from generation `from`. Adopt what arrives. */
@@ -59,13 +62,18 @@ export const generationMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready"), pid: z.number().int().positive(), bootMs: ms, appMs: ms.optional() }),
   z.object({ type: z.literal("boot-failed"), error: z.string().max(64 * 1024) }),
   z.object({ type: z.literal("listening"), count }),
-  /** The old generation's last word: everything it held has moved or finished. */
+  /**
+   * The old generation's last word: everything it held has moved or finished. With `error`
+   * (extension), the give did not happen: nothing moved, it keeps serving all it holds, and
+   * `error` says why (the new generation cannot take them all, or the give's fds were lost).
+   */
   z.object({
     type: z.literal("given"),
     connectionsMoved: count,
     requestsDrained: count,
     closedBusy: count,
     failed: count,
+    error: z.string().max(64 * 1024).optional(),
   }),
   z.object({ type: z.literal("taken"), connectionsAdopted: count }),
   z.object({ type: z.literal("counts"), counts: connectionCountsSchema }),
@@ -91,6 +99,10 @@ export const peerMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("adopted"), batch: count, failed: z.array(count) }),
   /** No more connections will come. */
   z.object({ type: z.literal("done"), connectionsMoved: count }),
+  /** Old → new, before anything moves: it holds this many connections. Answered by `capacity`. */
+  z.object({ type: z.literal("offer"), connections: count }),
+  /** New → old: it can adopt this many now (fds held for them) before it nears `fdLimit`. */
+  z.object({ type: z.literal("capacity"), connections: count, fdLimit: count }),
 ]);
 export type PeerMessage = z.infer<typeof peerMessageSchema>;
 

@@ -2,6 +2,7 @@
 // the release/adopt half of a handoff. The public contract is `HttpServer` in types.ts.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { close, createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
+import { AcceptGate } from "./accept-gate.ts";
 import { Connection, State } from "./connection.ts";
 import { installSourceResponse } from "./light-response.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
@@ -12,12 +13,6 @@ const MIN_TICK_MS = 25;
 const MAX_TICK_MS = 1000;
 /** How often stop() re-checks whether in-flight requests have finished. */
 const STOP_POLL_MS = 10;
-
-interface ListenerEntry {
-  fd: number;
-  port: number;
-  listener: TCPSocketListener<any>;
-}
 
 /** socket.data before the Connection exists: who accepted it, and bytes to parse first (adopt). */
 interface Pending {
@@ -64,7 +59,14 @@ export class ServerCore implements HttpServer {
   now = Date.now();
   releasing: ((c: ReleasedConnection) => void) | null = null;
   private readonly conns = new Set<Connection>();
-  private readonly listeners: ListenerEntry[] = [];
+  /** The listeners, and when they accept (paused near the fd limit or while a handover decides). */
+  private readonly gate = new AcceptGate({
+    connections: () => this.conns.size,
+    accept: (fd) => {
+      const data: Pending = { server: this, buffered: undefined };
+      return Bun.listen({ fd, socket: handlers, data, allowHalfOpen: true } as any) as TCPSocketListener<any>;
+    },
+  });
   private releasedCount = 0;
   private tick: ReturnType<typeof setInterval> | null = null;
   private readonly tickMs: number;
@@ -86,21 +88,18 @@ export class ServerCore implements HttpServer {
   }
 
   get port(): number {
-    const first = this.listeners[0];
-    return first === undefined ? 0 : first.port;
+    return this.gate.port;
   }
 
   get listenerFds(): number[] {
-    return this.listeners.map((l) => l.fd);
+    return this.gate.fds;
   }
 
   listen(fd: number): void {
     if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: listen(fd) needs a file descriptor, got ${fd}`);
     if (!isOpen(fd)) throw new Error(`liveframe: cannot listen on fd ${fd}: it is not open in this process`);
     if (!listening(fd)) throw new Error(`liveframe: cannot listen on fd ${fd}: it is not a listening socket (create one with listenOn or createListener)`);
-    const data: Pending = { server: this, buffered: undefined };
-    const listener = Bun.listen({ fd, socket: handlers, data, allowHalfOpen: true } as any) as TCPSocketListener<any>;
-    this.listeners.push({ fd, port: getSockName(fd).port, listener });
+    this.gate.add(fd, getSockName(fd).port);
     this.stopped = false;
     this.startClock();
   }
@@ -117,13 +116,38 @@ export class ServerCore implements HttpServer {
   }
 
   stopAccepting(): void {
-    for (const l of this.listeners.splice(0)) l.listener.stop(false);
+    this.gate.close();
+  }
+
+  pauseAccepting(): void {
+    this.gate.pause();
+  }
+
+  resumeAccepting(): void {
+    this.gate.resume();
+  }
+
+  get accepting(): boolean {
+    return this.gate.accepting;
+  }
+
+  reserveForAdoption(n: number, opts: { lapses?: boolean } = {}): void {
+    this.gate.reserve(n, opts.lapses);
+  }
+
+  adoptCapacity(): number {
+    return this.gate.adoptCapacity();
+  }
+
+  get fdLimit(): number {
+    return this.gate.budget.limit;
   }
 
   adopt(fd: number, buffered?: Uint8Array): void {
     if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: adopt(fd) needs a connected socket fd, got ${fd}`);
     if (!isOpen(fd)) throw new Error(`liveframe: cannot adopt fd ${fd}: it is not open in this process (was it received with recvFds?)`);
     const data: Pending = { server: this, buffered };
+    this.gate.adopted();
     this.startClock();
     const opening = Bun.connect({ fd, socket: handlers, data, allowHalfOpen: true } as any) as unknown as Promise<unknown>;
     opening.catch((err) => {
@@ -230,10 +254,12 @@ export class ServerCore implements HttpServer {
   track(c: Connection): void {
     this.conns.add(c);
     if (this.stopped) c.closeWhenIdle();
+    else this.gate.opened();
   }
 
   forget(c: Connection): void {
     this.conns.delete(c);
+    this.gate.closed();
   }
 
   private startClock(): void {
@@ -241,6 +267,7 @@ export class ServerCore implements HttpServer {
     this.tick = setInterval(() => {
       const now = (this.now = Date.now());
       for (const c of this.conns) if (c.deadline !== 0 && c.deadline <= now) c.expire();
+      this.gate.tick();
     }, this.tickMs);
     // The clock alone must not keep a process alive: listeners and sockets do that.
     (this.tick as { unref?: () => void }).unref?.();

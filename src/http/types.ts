@@ -47,6 +47,21 @@ export interface HttpServer {
   readonly listenerFds: number[];
   /** Stop every listener of this server (closes this process's listener fds only). */
   stopAccepting(): void;
+  /** Extension: stop accepting for now; listeners stay open, so the kernel queues new connections. */
+  pauseAccepting(): void;
+  /** Extension: undo pauseAccepting() (accepting stays paused while the fd limit is near). */
+  resumeAccepting(): void;
+  /** Extension: Bun accepts on at least one listener now. */
+  readonly accepting: boolean;
+  /**
+   * Extension: hold `n` fds free for connections a handover will bring (each adopt() uses one;
+   * 0 ends it; `lapses`: ends by itself if no handover claims it soon).
+   */
+  reserveForAdoption(n: number, opts?: { lapses?: boolean }): void;
+  /** Extension: how many connections adopt() can take now before this process nears its fd limit. */
+  adoptCapacity(): number;
+  /** Extension: this process's fd limit (RLIMIT_NOFILE). */
+  readonly fdLimit: number;
   /** Serve an already-connected TCP fd; `buffered` (bytes read by the previous owner) is parsed first. */
   adopt(fd: number, buffered?: Uint8Array): void;
   /**

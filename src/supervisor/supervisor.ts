@@ -153,7 +153,8 @@ export class SupervisorProcess implements Supervisor {
       next = await this.bootGeneration(timeoutMs, (g) => this.reloading && (this.reloading.next = g));
       this.abandonIfStopping(next, "reload");
       const readyMs = performance.now() - t0;
-      await this.listenOn(next, Math.max(1000, timeoutMs - readyMs));
+      // The new generation holds fds for the old one's connections rather than fill up from the backlog.
+      await this.listenOn(next, Math.max(1000, timeoutMs - readyMs), from.alive ? from.counts.open : 0);
       this.abandonIfStopping(next, "reload");
       const servingMs = performance.now() - t0;
       // From here the new generation serves: it is the one a crash restart would replace.
@@ -176,7 +177,8 @@ export class SupervisorProcess implements Supervisor {
         at,
       };
     } catch (err) {
-      if (next !== this.active) next?.kill();
+      // A refused give already asked the new generation to stop gracefully: its connections finish.
+      if (next !== this.active && !(err instanceof GiveRefused)) next?.kill();
       outcome = {
         ok: false,
         from: from.number,
@@ -354,9 +356,10 @@ export class SupervisorProcess implements Supervisor {
   }
 
   /** Gives a booted generation the supervisor's listeners; resolves once it accepts on them. */
-  private async listenOn(g: GenerationProcess, timeoutMs: number): Promise<void> {
+  private async listenOn(g: GenerationProcess, timeoutMs: number, reserve = 0): Promise<void> {
     const waiting = g.waitFor("listening", timeoutMs, "accepting on the listeners");
-    if (!g.send({ type: "listen", listeners: this.listeners.map((l) => l.info) }, this.listeners.map((l) => l.fd))) {
+    const listen = { type: "listen" as const, listeners: this.listeners.map((l) => l.info), ...(reserve > 0 ? { reserve } : {}) };
+    if (!g.send(listen, this.listeners.map((l) => l.fd))) {
       waiting.catch(() => {});
       throw new Error(g.describeExit());
     }
@@ -400,16 +403,26 @@ export class SupervisorProcess implements Supervisor {
       old.kill();
       return none;
     }
+    let g: Extract<GenerationMessage, { type: "given" }>;
     try {
-      const g = await given;
-      await taken.catch(() => {});
-      return { connectionsMoved: g.connectionsMoved, requestsDrained: g.requestsDrained, closedBusy: g.closedBusy };
+      g = await given;
     } catch (err) {
       // The old one crashed or lingers: the new one serves anyway; bound the old one's life.
       console.error(`liveframe: ${(err as Error).message}; the new generation serves; stopping the old one`);
       old.kill();
       return none;
     }
+    if (g.error !== undefined) {
+      // Nothing moved and the old generation serves everything it held: it stays the active one
+      // and the reload fails with its reason. The new one finishes what it accepted meanwhile.
+      this.active = old;
+      old.expectingExit = false;
+      next.expectingExit = true;
+      if (!next.send({ type: "stop", timeoutMs: this.o.drainTimeoutMs })) next.kill();
+      throw new GiveRefused(g.error);
+    }
+    await taken.catch(() => {});
+    return { connectionsMoved: g.connectionsMoved, requestsDrained: g.requestsDrained, closedBusy: g.closedBusy };
   }
 
   private onStrayMessage(g: GenerationProcess, m: GenerationMessage): void {
@@ -550,6 +563,11 @@ export class SupervisorProcess implements Supervisor {
       console.error(`liveframe: an onEvent handler threw: ${(err as Error).message}`);
     }
   }
+}
+
+/** The old generation could not hand over (the new one cannot take everything, or the give's fds were lost) and keeps serving. */
+class GiveRefused extends Error {
+  override readonly name = "GiveRefused";
 }
 
 /**
