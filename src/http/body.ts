@@ -4,6 +4,7 @@
 // (the next pipelined request).
 import { HttpError } from "./errors.ts";
 import { TCHAR } from "./head.ts";
+import { CHUNK_EXTENSION_ALLOWANCE_BYTES, MAX_CHUNK_EXTENSION_LINE_BYTES } from "./limits.ts";
 
 export interface BodyDecoder {
   /** Consumes from buf[start, end); returns the index of the first byte not consumed. */
@@ -77,8 +78,6 @@ const enum S {
   Done,
 }
 
-/** Bytes a chunk-size line may spend on extensions before it is refused (they carry nothing we use). */
-const MAX_CHUNK_EXTENSION_BYTES = 4096;
 /** Significant hex digits of a chunk size: 12 is 2^48 bytes, far beyond any body limit, far below 2^53. */
 const MAX_CHUNK_SIZE_DIGITS = 12;
 /** Digits of a chunk size including leading zeros (which are valid, but not without end). */
@@ -104,6 +103,8 @@ export class ChunkedBody implements BodyDecoder {
   private digits = 0;
   private remaining = 0;
   private extBytes = 0;
+  /** Extension bytes of the whole body so far (see CHUNK_EXTENSION_ALLOWANCE_BYTES). */
+  private extTotal = 0;
   private ext = "";
   private sizeChars = 0;
   private trailerBytes = 0;
@@ -112,6 +113,8 @@ export class ChunkedBody implements BodyDecoder {
   constructor(
     private readonly maxBodyBytes: number,
     private readonly maxTrailerBytes: number,
+    /** Extension bytes allowed beyond the data bytes received (413 beyond). */
+    private readonly extensionAllowance = CHUNK_EXTENSION_ALLOWANCE_BYTES,
   ) {}
   get done(): boolean {
     return this.state === S.Done;
@@ -183,7 +186,18 @@ export class ChunkedBody implements BodyDecoder {
           let j = i;
           while (j < end && buf[j] !== 13) j++;
           this.extBytes += j - i;
-          if (this.extBytes > MAX_CHUNK_EXTENSION_BYTES) throw new HttpError(400, "chunk extension too long");
+          this.extTotal += j - i;
+          // 413 like Bun.serve and Node for one long line; the same for a body whose extensions
+          // outweigh its data (many small chunks, each padded).
+          if (this.extBytes > MAX_CHUNK_EXTENSION_LINE_BYTES) {
+            throw new HttpError(413, `chunk extensions longer than ${MAX_CHUNK_EXTENSION_LINE_BYTES} bytes on one chunk`);
+          }
+          if (this.extTotal > this.received + this.extensionAllowance) {
+            throw new HttpError(
+              413,
+              `chunk extensions (${this.extTotal} bytes) outweigh the body's data (${this.received} bytes) by more than ${this.extensionAllowance} bytes`,
+            );
+          }
           if (j > i) this.ext += Buffer.from(buf.buffer, buf.byteOffset + i, j - i).toString("latin1");
           i = j;
           if (j < end) {
