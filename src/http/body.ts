@@ -87,6 +87,8 @@ const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-
 /** chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) (RFC 9112 §7.1.1). */
 const CHUNK_EXT = new RegExp(`^(?:[ \\t]*;[ \\t]*${TOKEN}(?:[ \\t]*=[ \\t]*(?:${TOKEN}|${QUOTED}))?)+$`);
 
+/** Chunk data up to this size is copied byte by byte (no subarray view made per chunk). */
+const SMALL_COPY_BYTES = 16;
 /** First size of a chunked body's collection buffer (grows by doubling). */
 const CHUNKED_INITIAL_BYTES = 1024;
 
@@ -137,7 +139,11 @@ export class ChunkedBody implements BodyDecoder {
       grown.set(this.acc.subarray(0, this.accLen));
       this.acc = grown;
     }
-    this.acc.set(buf.subarray(from, to), this.accLen);
+    const acc = this.acc;
+    if (to - from <= SMALL_COPY_BYTES) {
+      // Tiny chunks: a byte loop is cheaper than the view set() needs.
+      for (let i = from, at = this.accLen; i < to; i++, at++) acc[at] = buf[i]!;
+    } else acc.set(buf.subarray(from, to), this.accLen);
     this.accLen = need;
   }
 
