@@ -142,6 +142,9 @@ function ipv6Bytes(address: string): Uint8Array | null {
 }
 
 function formatIPv6(b: Uint8Array): string {
+  // An IPv4-mapped address (a v4 client on a dual-stack listener) ends in dotted form, as
+  // RFC 5952 §5 recommends and Bun's socket.remoteAddress writes it: "::ffff:127.0.0.1".
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push((b[i * 2]! << 8) | b[i * 2 + 1]!);
   // Longest run of zero groups (length >= 2) becomes "::" (RFC 5952).

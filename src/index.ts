@@ -12,6 +12,9 @@ export {
   type ConnectionCounts,
   type ServerOptions,
   type ServeOptions,
+  getConnInfo,
+  type ServerEnv,
+  type PeerAddress,
 } from "./http/index.ts";
 // reload layer
 export { generation, type GenerationInfo } from "./generation/info.ts";

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ChunkedBody, FixedLengthBody } from "./body.ts";
 import { HttpError } from "./errors.ts";
+import { CHUNK_EXTENSION_ALLOWANCE_BYTES } from "./limits.ts";
 
 /** Feeds `wire` to a fresh chunked decoder in pieces of `step` bytes. */
 function decodeChunked(wire: string, step = wire.length, maxBody = 1000, maxTrailer = 200) {
@@ -78,6 +79,50 @@ describe("chunked bodies", () => {
   }
   test("trailer section over the limit → 431", () => {
     expect(() => decodeChunked(`0\r\nX: ${"a".repeat(300)}\r\n\r\n`)).toThrow(HttpError);
+  });
+});
+
+describe("chunk-extension budget per body", () => {
+  const statusOf = (wire: Buffer, allowance?: number) => {
+    const d = new ChunkedBody(16 * 1024 * 1024, 16 * 1024, allowance);
+    try {
+      d.feed(wire, 0, wire.length);
+      return d.done ? 200 : 0;
+    } catch (e) {
+      if (e instanceof HttpError) return e.status;
+      throw e;
+    }
+  };
+  const body = (chunks: string) => Buffer.from(`${chunks}0\r\n\r\n`, "latin1");
+  const cases: [string, Buffer, number][] = [
+    ["one line of 16384 extension bytes (Bun.serve's and Node's limit)", body(`1;${"x".repeat(16383)}\r\na\r\n`), 200],
+    ["one line of 16385 extension bytes", body(`1;${"x".repeat(16384)}\r\na\r\n`), 413],
+    ["1-byte chunks, each padded with 4 KiB (the attack)", body(`1;${"x".repeat(4095)}\r\na\r\n`.repeat(100)), 413],
+    ["1-byte chunks, each with 100 bytes of extension", body(`1;${"x".repeat(99)}\r\na\r\n`.repeat(1000)), 413],
+    ["a few small extensions", body("5;a=1\r\nhello\r\n5;b=\"two\"\r\nworld\r\n"), 200],
+    ["signed streaming upload: 8 KiB chunks with an 80-byte signature each, 4 MiB", body(`2000;chunk-signature=${"f".repeat(64)}\r\n${"d".repeat(8192)}\r\n`.repeat(512)), 200],
+    ["extensions as long as the data they annotate, 40 KB of each", body("4;x=1\r\nabcd\r\n".repeat(10_000)), 200],
+  ];
+  for (const [name, wire, status] of cases) test(`${name} → ${status === 200 ? "accepted" : status}`, () => expect(statusOf(wire)).toBe(status));
+
+  test("the allowance is a parameter (default CHUNK_EXTENSION_ALLOWANCE_BYTES)", () => {
+    const wire = body(`1;${"x".repeat(99)}\r\na\r\n`.repeat(1000));
+    expect(statusOf(wire, 200_000)).toBe(200);
+    expect(CHUNK_EXTENSION_ALLOWANCE_BYTES).toBe(16 * 1024);
+  });
+
+  test("refused as soon as the budget is spent, not at the end of the body", () => {
+    const d = new ChunkedBody(16 * 1024 * 1024, 16 * 1024);
+    const line = Buffer.from(`1;${"x".repeat(4095)}\r\na\r\n`);
+    let fed = 0;
+    const feedLine = () => {
+      d.feed(line, 0, line.length);
+      fed++;
+    };
+    expect(() => {
+      for (let k = 0; k < 1000; k++) feedLine();
+    }).toThrow(HttpError);
+    expect(fed).toBe(4); // 4 lines of 4 KiB fit the 16 KiB allowance (plus 4 data bytes); the fifth does not
   });
 });
 

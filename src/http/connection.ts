@@ -19,6 +19,7 @@ import type { Socket } from "bun";
 import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
 import { failBodyStream, feedBodyStream, startBodyStream, STREAM_BODY_BYTES } from "./body-stream.ts";
 import { HttpError } from "./errors.ts";
+import { peerOf, type PeerAddress } from "./conninfo.ts";
 import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
 import { LightResponse, SourceResponse } from "./light-response.ts";
 import { Outbox } from "./outbox.ts";
@@ -91,12 +92,15 @@ export class Connection {
   deadline = 0;
   deadlineKind = Deadline.None;
   requestDeadline = 0;
+  /** The client's address, read when the connection opened (getConnInfo, requestIP). */
+  readonly peer: PeerAddress | null;
 
   constructor(
     readonly server: ServerCore,
     readonly socket: Socket<any>,
   ) {
     this.outbox = new Outbox(socket);
+    this.peer = peerOf(socket);
   }
 
   // ---- input ------------------------------------------------------------------------------
@@ -340,11 +344,12 @@ export class Connection {
       urlPath = head.path;
       url = `http://${urlHost}${path}`;
     }
-    const req = (this.request = new LiveRequest(head.method, url, head, body));
+    const req = (this.request = new LiveRequest(head.method, url, head, body, this.peer));
     let res: unknown;
     g.Response = LightResponse;
     try {
-      res = this.server.app.fetch(req as unknown as Request);
+      // The env as Bun.serve passes its server: hono/bun's getConnInfo works unchanged.
+      res = this.server.app.fetch(req as unknown as Request, this.server.env);
     } catch (err) {
       g.Response = SourceResponse;
       handlerFailed(this, err);

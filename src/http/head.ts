@@ -76,6 +76,12 @@ export function checkIncompleteHead(buf: Buffer, start: number, end: number, lim
   // Bytes that can never start a valid request line: refuse now instead of waiting for the limit.
   const first = buf[start]!;
   if (!TCHAR[first] && !(first === CR && len < 2)) throw new HttpError(400, "malformed request line");
+  // A method that can never be a known one: refuse at once, not after 16 KiB of it.
+  let m = start;
+  while (m < end && TCHAR[buf[m]!]) m++;
+  if (m - start > MAX_METHOD_LENGTH || (m < end && m > start && buf[m] === SP && knownMethod(buf, start, m) === null)) {
+    throw new HttpError(400, "unknown method");
+  }
   // A bare LF can never become the CRLFCRLF we wait for: refuse now, not at the timeout.
   for (let i = buf.indexOf(LF, start); i >= 0 && i < end; i = buf.indexOf(LF, i + 1)) {
     if (i === start || buf[i - 1] !== CR) throw new HttpError(400, "bare LF in request head");
@@ -99,12 +105,35 @@ function lowerEq(buf: Uint8Array, at: number, word: string): boolean {
   return true;
 }
 
-function methodName(buf: Buffer, start: number, end: number): string {
-  // The common methods without a string allocation.
+/**
+ * The request methods Bun.serve accepts, and no other: its parser (like Node's llhttp) knows a
+ * fixed list and drops a connection that sends anything else ("get", "FOO", a 5,000-byte token).
+ * Measured against Bun 1.4.5 (test/http-hostile.test.ts); the list is llhttp's HTTP methods.
+ */
+export const KNOWN_METHODS: readonly string[] = [
+  "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+  "ACL", "BIND", "CHECKOUT", "COPY", "LINK", "LOCK", "M-SEARCH", "MERGE", "MKACTIVITY", "MKCALENDAR",
+  "MKCOL", "MOVE", "NOTIFY", "PROPFIND", "PROPPATCH", "PURGE", "QUERY", "REBIND", "REPORT", "SEARCH",
+  "SOURCE", "SUBSCRIBE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE",
+];
+/** Longest known method: a request line still without a space after this many bytes is refused. */
+const MAX_METHOD_LENGTH = Math.max(...KNOWN_METHODS.map((m) => m.length));
+/** KNOWN_METHODS by length, so a method is found by comparing bytes (no string per request). */
+const METHODS_BY_LENGTH: string[][] = [];
+for (const m of KNOWN_METHODS) (METHODS_BY_LENGTH[m.length] ??= []).push(m);
+
+/** The known method spelled by buf[start, end) (the list's own string: nothing allocated), or null. */
+export function knownMethod(buf: Uint8Array, start: number, end: number): string | null {
   const len = end - start;
   if (len === 3 && buf[start] === 71 && buf[start + 1] === 69 && buf[start + 2] === 84) return "GET";
   if (len === 4 && buf[start] === 80 && buf[start + 1] === 79 && buf[start + 2] === 83 && buf[start + 3] === 84) return "POST";
-  return buf.toString("latin1", start, end);
+  const candidates = len <= MAX_METHOD_LENGTH ? METHODS_BY_LENGTH[len] : undefined;
+  if (candidates === undefined) return null;
+  next: for (const m of candidates) {
+    for (let k = 0; k < len; k++) if (buf[start + k] !== m.charCodeAt(k)) continue next;
+    return m;
+  }
+  return null;
 }
 
 // The last target and Host seen, to skip decoding (and allocating) the same string again: a
@@ -133,6 +162,22 @@ export function isValidHost(host: string): boolean {
     if (!/^\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+)\]$/.test(name)) return false;
   } else if (name.includes(":") || name.includes("[") || name.includes("]")) return false;
   return URL.canParse(`http://${host}/`);
+}
+
+// The last Host and its normal form (cached: a keep-alive client repeats its Host).
+let lastRawHost = "localhost";
+let lastNormalHost = "localhost";
+
+/**
+ * A valid Host as the URL parser writes it, which is what request.url carries under Bun.serve:
+ * lower case, default port dropped, "a%41" decoded, IPv4 and IPv6 literals in canonical form.
+ */
+export function normalHost(host: string): string {
+  if (host === lastRawHost) return lastNormalHost;
+  const normal = new URL(`http://${host}/`).host;
+  lastRawHost = host;
+  lastNormalHost = normal;
+  return normal;
 }
 
 /** buf[start, end) as a latin1 string, reusing `cached` when the bytes are the same. */
@@ -164,7 +209,8 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   let i = start;
   while (TCHAR[buf[i]!]) i++;
   if (i === start || buf[i] !== SP) throw new HttpError(400, "malformed request line: bad method");
-  const method = methodName(buf, start, i);
+  const method = knownMethod(buf, start, i);
+  if (method === null) throw new HttpError(400, `unknown method "${buf.toString("latin1", start, Math.min(i, start + MAX_METHOD_LENGTH + 1))}"`);
   const targetStart = ++i;
   while (TARGET[buf[i]!]) i++;
   if (i - targetStart > limits.maxUrlLength) throw new HttpError(414, "request target too long");
@@ -246,15 +292,19 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
         break;
       case 10:
         if (lowerEq(buf, nameStart, "connection")) {
-          const len = valueEnd - valueStart;
-          if (len === 10 && lowerEq(buf, valueStart, "keep-alive")) connectionKeepAlive = true;
-          else if (len === 5 && lowerEq(buf, valueStart, "close")) connectionClose = true;
-          else {
-            for (const token of buf.toString("latin1", valueStart, valueEnd).split(",")) {
-              const t = token.trim().toLowerCase();
-              if (t === "close") connectionClose = true;
-              else if (t === "keep-alive") connectionKeepAlive = true;
-            }
+          // A list of tokens separated by "," with OWS (SP / HTAB) around them, matched on the
+          // bytes: "close\xa0" is not "close" (String#trim would make it one).
+          let k = valueStart;
+          while (k < valueEnd) {
+            let e = k;
+            while (e < valueEnd && buf[e] !== 44 /* , */) e++;
+            let a = k;
+            let z = e;
+            while (a < z && (buf[a] === SP || buf[a] === HTAB)) a++;
+            while (z > a && (buf[z - 1] === SP || buf[z - 1] === HTAB)) z--;
+            if (z - a === 5 && lowerEq(buf, a, "close")) connectionClose = true;
+            else if (z - a === 10 && lowerEq(buf, a, "keep-alive")) connectionKeepAlive = true;
+            k = e + 1;
           }
         }
         break;
@@ -293,24 +343,27 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   } else if (method === "CONNECT") {
     throw new HttpError(501, "CONNECT is not supported");
   } else {
-    const m = /^https?:\/\/([^/?@]*)([/?].*)?$/i.exec(target);
-    if (!m) throw new HttpError(400, "malformed request target");
-    const authority = m[1]!;
-    if (authority === "") throw new HttpError(400, "absolute-form target without a host");
-    for (let k = 0; k < authority.length; k++) {
-      if (!HOSTCHAR[authority.charCodeAt(k)]) throw new HttpError(400, "invalid host in request target");
+    // absolute-form. Bun.serve makes request.url from the Host field and the target's path, and
+    // ignores the target's authority, whatever it holds: an app must see the URL it sees there.
+    const m = /^https?:\/\/[^/?]*/i.exec(target);
+    if (!m) throw new HttpError(400, "malformed request target: not origin-form (/path) or an http(s) absolute URL");
+    const rest = target.slice(m[0].length);
+    path = rest === "" ? "/" : rest.charCodeAt(0) === 0x3f /* ? */ ? `/${rest}` : rest;
+    if (host === undefined && version === 10) {
+      // HTTP/1.0 without Host: the target's authority is all there is (RFC 9112 §3.2.2).
+      const authority = m[0].slice(m[0].indexOf("//") + 2);
+      let ok = authority !== "";
+      for (let k = 0; ok && k < authority.length; k++) ok = HOSTCHAR[authority.charCodeAt(k)] === 1;
+      if (ok && isValidHost(authority)) host = authority;
     }
-    if (!isValidHost(authority)) throw new HttpError(400, "invalid host in request target");
-    const rest = m[2] ?? "/";
-    path = rest.charCodeAt(0) === 0x3f /* ? */ ? `/${rest}` : rest;
-    if (version === 11 && host === undefined) throw new HttpError(400, "missing Host header field");
-    host = authority;
   }
   if (host === undefined) {
     if (version === 11) throw new HttpError(400, "missing Host header field");
     host = "localhost";
   } else if (host === "") {
     host = "localhost";
+  } else {
+    host = normalHost(host);
   }
 
   // --- message body framing (RFC 9112 §6)
@@ -318,14 +371,17 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   if (te !== undefined) {
     if (contentLength !== -1) throw new HttpError(400, "both Content-Length and Transfer-Encoding");
     if (version === 10) throw new HttpError(400, "Transfer-Encoding in an HTTP/1.0 request");
-    const items = te.split(",").map((t) => t.trim()).filter((t) => t !== "");
-    // The chunked coding has no parameters (RFC 9112 §7): "chunked;x=1" is not chunked.
-    for (const item of items) {
-      if (item.includes(";") && item.split(";")[0]!.trim().toLowerCase() === "chunked") {
-        throw new HttpError(400, "the chunked transfer coding takes no parameters");
-      }
-    }
-    const codings = items.map((t) => t.split(";")[0]!.trim().toLowerCase());
+    // Split and trimmed of OWS only (RFC 9110 §5.6.1): "chunked\xa0" or "\xa0chunked" is not
+    // chunked (String#trim strips U+00A0: a TE.TE desync behind a proxy that disagrees).
+    const items = te.split(",").map(trimOws).filter((t) => t !== "");
+    const codings = items.map((item) => {
+      const semi = item.indexOf(";");
+      const name = (semi < 0 ? item : trimOws(item.slice(0, semi))).toLowerCase();
+      if (!TOKEN.test(name)) throw new HttpError(400, `malformed transfer coding "${item}"`);
+      // The chunked coding has no parameters (RFC 9112 §7): "chunked;x=1" is not chunked.
+      if (semi >= 0 && name === "chunked") throw new HttpError(400, "the chunked transfer coding takes no parameters");
+      return name;
+    });
     if (codings.length === 0) throw new HttpError(400, "empty Transfer-Encoding");
     if (codings[codings.length - 1] !== "chunked") throw new HttpError(400, "chunked is not the final transfer coding");
     for (let k = 0; k < codings.length - 1; k++) {
@@ -340,6 +396,17 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   const keepAlive = version === 11 ? !connectionClose : connectionKeepAlive && !connectionClose;
   return { method, target, path, host, version, buf, fieldOffsets: offsets, contentLength, chunked, keepAlive, expectContinue };
 }
+
+/** `s` without leading and trailing OWS: SP and HTAB only (RFC 9110 §5.6.3), never other spaces. */
+export function trimOws(s: string): string {
+  let a = 0;
+  let z = s.length;
+  while (a < z && (s.charCodeAt(a) === SP || s.charCodeAt(a) === HTAB)) a++;
+  while (z > a && (s.charCodeAt(z - 1) === SP || s.charCodeAt(z - 1) === HTAB)) z--;
+  return a === 0 && z === s.length ? s : s.slice(a, z);
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;

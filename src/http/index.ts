@@ -16,3 +16,4 @@ export {
 } from "./limits.ts";
 export { DEFAULT_BACKLOG, DEFAULT_STOP_TIMEOUT_MS } from "./server-core.ts";
 export type { FetchApp, HttpServer, ReleasedConnection, ConnectionCounts } from "./types.ts";
+export { getConnInfo, type ServerEnv, type PeerAddress } from "./conninfo.ts";

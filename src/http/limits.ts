@@ -19,6 +19,21 @@ export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** Bytes of request data read ahead (pipelined requests) while a response is pending before the socket is paused. */
 export const DEFAULT_MAX_PIPELINE_BYTES = 64 * 1024;
 
+/**
+ * Chunk-extension bytes on one chunk-size line (413 beyond). 16 KiB: Bun.serve's and Node's
+ * bound (Node since CVE-2024-22019, `HPE_CHUNK_EXTENSIONS_OVERFLOW`), so a line either accepts
+ * the other accepts too.
+ */
+export const MAX_CHUNK_EXTENSION_LINE_BYTES = 16 * 1024;
+/**
+ * Chunk-extension bytes one request body may carry beyond its data bytes (413 beyond). Bun and
+ * Node bound extensions per line only, so 1-byte chunks each padded with 16 KiB of extension
+ * make a 16 MiB body cost 256 GiB of parsing. Extensions are metadata the app never sees: here
+ * they may not outweigh the data by more than one full line. A signed streaming upload (S3 SigV4:
+ * ~85 bytes per chunk of 8 KiB or more) stays far inside it.
+ */
+export const CHUNK_EXTENSION_ALLOWANCE_BYTES = 16 * 1024;
+
 const positiveInt = (what: string) =>
   z.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be greater than 0`);
 

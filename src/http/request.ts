@@ -4,6 +4,7 @@
 // prototype chain runs through Request.prototype and every member we do not implement here is
 // forwarded to a real Request made on first use.
 
+import type { PeerAddress } from "./conninfo.ts";
 import type { RequestHead } from "./head.ts";
 
 const NativeRequest = globalThis.Request;
@@ -21,12 +22,21 @@ export class LiveRequest {
   /** @internal */ _bodyUsed = false;
   /** @internal Made when someone asks for `signal`; aborted when the client goes away mid-request. */
   _abort: AbortController | undefined = undefined;
+  /** @internal The client's address (the connection's, shared: never written through). */
+  _peer: PeerAddress | null;
 
-  constructor(method: string, url: string, head: RequestHead, body: Uint8Array | ReadableStream<Uint8Array> | null) {
+  constructor(
+    method: string,
+    url: string,
+    head: RequestHead,
+    body: Uint8Array | ReadableStream<Uint8Array> | null,
+    peer: PeerAddress | null = null,
+  ) {
     this._method = method;
     this._url = url;
     this._head = head;
     this._body = body;
+    this._peer = peer;
   }
 
   get method(): string {

@@ -112,7 +112,7 @@ export function linesFromInit(h: Record<string, unknown> | [string, string][] | 
         f.invalid = true;
         return "";
       }
-      out += field(pair[0], pair[1].trim(), f, false);
+      out += field(pair[0], trimHttpWhitespace(pair[1]), f, false);
     }
     return out;
   }
@@ -122,7 +122,24 @@ export function linesFromInit(h: Record<string, unknown> | [string, string][] | 
       f.invalid = true;
       return "";
     }
-    out += field(name, value.trim(), f, false);
+    out += field(name, trimHttpWhitespace(value), f, false);
   }
   return out;
+}
+
+/**
+ * A header value as the Fetch Headers class normalizes it: leading and trailing HTTP whitespace
+ * (HTAB, LF, CR, SP) removed, and nothing else; String#trim would also strip U+00A0, which Bun's
+ * Headers keeps.
+ */
+function trimHttpWhitespace(v: string): string {
+  let a = 0;
+  let z = v.length;
+  while (a < z && isHttpWhitespace(v.charCodeAt(a))) a++;
+  while (z > a && isHttpWhitespace(v.charCodeAt(z - 1))) z--;
+  return a === 0 && z === v.length ? v : v.slice(a, z);
+}
+
+function isHttpWhitespace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }

@@ -4,6 +4,7 @@ import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { close, createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
 import { AcceptGate } from "./accept-gate.ts";
 import { Connection, State } from "./connection.ts";
+import { createServerEnv, type ServerEnv } from "./conninfo.ts";
 import { installSourceResponse } from "./light-response.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
@@ -72,6 +73,8 @@ export class ServerCore implements HttpServer {
   private readonly tickMs: number;
   /** stop() was called: connections close once their current request is answered. */
   stopped = false;
+  /** Passed as the second argument of app.fetch, as Bun.serve passes its server (c.env). */
+  readonly env: ServerEnv = createServerEnv();
 
   constructor(
     readonly app: FetchApp,
