@@ -117,6 +117,21 @@ export class ControlServer {
     return [...this.stateFiles].filter((f) => !existsSync(f));
   }
 
+  /**
+   * State files still missing after giving the serving generation time to restore them: it
+   * rewrites a deleted state file from its live mapping within a second (src/state/file-watch.ts),
+   * so a reload right after an `rm -rf` waits for that instead of being refused.
+   */
+  async waitForStateFiles(maxMs = STATE_RESTORE_WAIT_MS): Promise<string[]> {
+    const until = performance.now() + maxMs;
+    let lost = this.missingStateFiles();
+    while (lost.length > 0 && performance.now() < until) {
+      await Bun.sleep(STATE_RESTORE_POLL_MS);
+      lost = this.missingStateFiles();
+    }
+    return lost;
+  }
+
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
@@ -207,6 +222,10 @@ export class ControlServer {
     s.terminate();
   }
 }
+
+/** How long a reload waits for a missing state file to be restored: the serving generation checks its files every second. */
+export const STATE_RESTORE_WAIT_MS = 3_000;
+const STATE_RESTORE_POLL_MS = 50;
 
 /**
  * Why a reload is refused while state files are missing: the new generation would map a fresh,

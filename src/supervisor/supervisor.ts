@@ -140,8 +140,11 @@ export class SupervisorProcess implements Supervisor {
     // The runtime dir may have been removed since the last look: put it back first, and never
     // start a generation whose state file went away (it would start that state empty).
     this.control?.ensure();
-    const lost = this.control?.missingStateFiles() ?? [];
+    const lost = (await this.control?.waitForStateFiles()) ?? [];
     if (lost.length > 0) return refused(missingStateMessage(lost));
+    if (this.stopping || this.reloading || this.restarting) {
+      return refused("another reload, a restart or a stop began while this one waited for a state file: retry");
+    }
     const timeoutMs = opts.timeoutMs ?? this.o.readyTimeoutMs;
     const t0 = performance.now();
     const at = new Date().toISOString();
