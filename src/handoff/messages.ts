@@ -32,12 +32,22 @@ export type BootConfig = z.infer<typeof bootConfigSchema>;
 // ── supervisor → generation ────────────────────────────────────────────────────────────
 export const supervisorMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("boot"), config: bootConfigSchema }),
-  /** Carries one fd per listener, in order. */
+  /**
+   * Carries one fd per listener, in order. Also sent to a generation that was handing over
+   * when its peer died mid-takeover: it stops handing over and serves again.
+   */
   z.object({ type: z.literal("listen"), listeners: z.array(listenerInfoSchema).min(1).max(64) }),
-  /** Carries 2 fds: the stream and fd ends of a channel to generation `to`. Hand everything over. */
+  /**
+   * Carries 2 fds: the stream and fd ends of a channel to generation `to`. Hand everything
+   * over: idle connections now, busy ones as they finish (up to the drain timeout). Sent again
+   * to a generation already draining when a newer generation serves: its late connections go
+   * there from now on (the previous channel is finished and closed).
+   */
   z.object({ type: z.literal("give"), to: generationNumber }),
   /** Carries 2 fds: the channel from generation `from`. Adopt what arrives. */
   z.object({ type: z.literal("take"), from: generationNumber }),
+  /** A draining generation must end now (too many draining at once): cut its busy requests. */
+  z.object({ type: z.literal("cut"), reason: z.string().max(1024) }),
   z.object({ type: z.literal("stop"), timeoutMs: ms }),
 ]);
 export type SupervisorMessage = z.infer<typeof supervisorMessageSchema>;
@@ -49,6 +59,7 @@ export const connectionCountsSchema = z.object({
   busy: count,
   released: count,
   releasing: count.optional(),
+  completed: count.optional(),
 });
 export type ConnectionCounts = z.infer<typeof connectionCountsSchema>;
 
@@ -59,15 +70,34 @@ export const generationMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("ready"), pid: z.number().int().positive(), bootMs: ms, appMs: ms.optional() }),
   z.object({ type: z.literal("boot-failed"), error: z.string().max(64 * 1024) }),
   z.object({ type: z.literal("listening"), count }),
-  /** The old generation's last word: everything it held has moved or finished. */
+  /**
+   * After a `give`: every connection that was idle has moved to generation `to` (or failed to);
+   * `busy` requests finish here and their connections follow as they become idle. The reload's
+   * outcome is reported on this message, not when the drain ends.
+   */
+  z.object({ type: z.literal("handed-over"), to: generationNumber, connectionsMoved: count, failed: count, busy: count, open: count }),
+  /**
+   * The peer of a `give` went away before the handover finished (it died, or the channel broke):
+   * nothing unconfirmed was dropped; this generation serves every connection it still holds and
+   * waits for a `listen` (serve again) or a `give` (to a replacement).
+   */
+  z.object({ type: z.literal("give-aborted"), to: generationNumber, reason: z.string().max(4096), open: count, busy: count }),
+  /**
+   * The old generation's last word: everything it held has moved or finished. `connectionsMoved`
+   * counts all moves, `movedLate` those after `handed-over`; requests that were running at the
+   * `give` (and any that followed on the same connections) completed or were cut.
+   */
   z.object({
     type: z.literal("given"),
     connectionsMoved: count,
-    requestsDrained: count,
-    closedBusy: count,
+    movedLate: count,
+    requestsCompleted: count,
+    requestsCut: count,
     failed: count,
   }),
-  z.object({ type: z.literal("taken"), connectionsAdopted: count }),
+  /** Progress of one `take` (sent after each adopted batch): the supervisor knows what moved even if the giver dies. */
+  z.object({ type: z.literal("taking"), from: generationNumber, connectionsAdopted: count }),
+  z.object({ type: z.literal("taken"), from: generationNumber.optional(), connectionsAdopted: count }),
   z.object({ type: z.literal("counts"), counts: connectionCountsSchema }),
   z.object({ type: z.literal("stopped") }),
 ]);
@@ -96,11 +126,35 @@ export type PeerMessage = z.infer<typeof peerMessageSchema>;
 
 // ── control socket (CLI ↔ supervisor) ──────────────────────────────────────────────────
 export const controlRequestSchema = z.discriminatedUnion("cmd", [
-  z.object({ cmd: z.literal("reload"), timeoutMs: z.number().positive().max(86_400_000) }),
+  /** Without `timeoutMs` the server's own ready timeout applies (`start --timeout`). */
+  z.object({ cmd: z.literal("reload"), timeoutMs: z.number().positive().max(86_400_000).optional() }),
   z.object({ cmd: z.literal("status") }),
   z.object({ cmd: z.literal("stop") }),
 ]);
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
+
+/** A draining generation's end, recorded on the reload that made it drain. */
+export const drainResultSchema = z.object({
+  generation: count,
+  requestsCompleted: count,
+  requestsCut: count,
+  movedLate: count,
+  /** Set when it did not end by itself: killed, crashed, or cut because too many drained at once. */
+  note: z.string().optional(),
+  at: z.string(),
+});
+
+/** A generation finishing busy requests in the background after a reload. */
+export const drainingGenerationSchema = z.object({
+  generation: count,
+  pid: z.number().int(),
+  busy: count,
+  open: count,
+  /** ISO time its busy requests are cut. */
+  deadline: z.string(),
+  /** The generation its late connections go to. */
+  handingTo: count,
+});
 
 export const reloadOutcomeSchema = z.object({
   ok: z.boolean(),
@@ -113,6 +167,14 @@ export const reloadOutcomeSchema = z.object({
   connectionsMoved: count,
   requestsDrained: count,
   closedBusy: count.optional(),
+  /** Requests still running in the old generation when the reload returned: they finish there. */
+  busyDraining: count.optional(),
+  drainDeadline: z.string().optional(),
+  /** Filled in later, when the old generation has drained. */
+  drained: drainResultSchema.optional(),
+  /** The old generation died during the handover: how (its exit), and what it still held. */
+  oldGenerationDied: z.string().optional(),
+  connectionsLost: count.optional(),
   standby: z.boolean().optional(),
   error: z.string().optional(),
   reason: z.string().optional(),
@@ -130,6 +192,8 @@ export const statusReportSchema = z.object({
   restarts: count,
   runtimeDir: z.string(),
   standbyPid: z.number().int().optional(),
+  phase: z.string().optional(),
+  draining: z.array(drainingGenerationSchema).optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [
