@@ -46,6 +46,12 @@ export const statusCommand: Command = {
     for (const l of s.listeners) ctx.out(`${c.bold("listening")}    ${l.family} ${l.address}:${l.port}`);
     ctx.out(`${c.bold("standby")}      ${s.standbyPid ? `pid ${s.standbyPid} (runtime loaded, waiting for the next reload)` : "none ready"}`);
     ctx.out(`${c.bold("connections")}  ${s.connections}`);
+    for (const d of s.draining ?? []) {
+      ctx.out(
+        `${c.bold("draining")}     generation ${d.generation} (pid ${d.pid}): ${d.busy} busy of ${d.open} connections, ` +
+          `cut at ${d.deadline.slice(11, 19)} UTC; late connections go to generation ${d.handingTo || "(none serves yet)"}`,
+      );
+    }
     if (s.reloads.length) {
       ctx.out(c.bold("recent reloads"));
       for (const r of s.reloads) ctx.out(`  ${r.ok ? c.green("ok  ") : c.red("fail")} ${describeReload(r)}`);

@@ -122,7 +122,7 @@ export class ConnectionSender {
         // The channel itself failed: nothing more can go over it.
         console.error(
           `liveframe: handing ${batch.length} connections over failed: ${(err as Error).message}; ` +
-            `the channel is unusable, so these and every later one are closed here with a FIN, at a request boundary`,
+            `the channel is unusable, so these and every later one stay here and are served here`,
         );
         this.queued.unshift(...batch);
         this.abandon();

@@ -194,6 +194,7 @@ export const statusReportSchema = z.object({
   standbyPid: z.number().int().optional(),
   phase: z.string().optional(),
   draining: z.array(drainingGenerationSchema).optional(),
+  readyTimeoutMs: ms.optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [

@@ -26,7 +26,7 @@ type MessageType = GenerationMessage["type"];
 type MessageOf<T extends MessageType> = Extract<GenerationMessage, { type: T }>;
 
 interface Waiter {
-  type: MessageType;
+  types: readonly MessageType[];
   resolve(m: GenerationMessage): void;
   reject(e: Error): void;
 }
@@ -51,6 +51,12 @@ export class GenerationProcess {
   /** When boot() sent the config (performance.now()). */
   bootSentAt: number | null = null;
   counts: ConnectionCounts = { open: 0, idle: 0, busy: 0, released: 0 };
+  /** Connections it adopted from each generation (by number), as it reported them (`taking`, `taken`). */
+  readonly adoptedFrom = new Map<number, number>();
+  /** Its `given` (the end of its drain), kept: it can arrive before the supervisor lists it as draining. */
+  givenReport: MessageOf<"given"> | null = null;
+  /** Generations whose handover to this one ended (`taken`). */
+  readonly takenFrom = new Set<number>();
   /** Set once it exits; `exited` resolves then. */
   exit: ExitInfo | null = null;
   readonly exited: Promise<ExitInfo>;
@@ -166,6 +172,11 @@ export class GenerationProcess {
    * to boot, exits, or says nothing within `timeoutMs` (`what` names the wait in the error).
    */
   waitFor<T extends MessageType>(type: T, timeoutMs: number, what: string): Promise<MessageOf<T>> {
+    return this.waitForAny([type], timeoutMs, what);
+  }
+
+  /** Like waitFor, for the first message of any of `types`. */
+  waitForAny<T extends MessageType>(types: readonly T[], timeoutMs: number, what: string): Promise<MessageOf<T>> {
     if (this.exit) return Promise.reject(new Error(this.describeExit()));
     if (this.bootError) return Promise.reject(new Error(this.bootError));
     return new Promise<MessageOf<T>>((resolve, reject) => {
@@ -174,7 +185,7 @@ export class GenerationProcess {
         reject(new Error(`${this.name} was not ${what} within ${fmtSeconds(timeoutMs)}`));
       }, timeoutMs);
       const waiter: Waiter = {
-        type,
+        types,
         resolve: (m) => {
           clearTimeout(timer);
           resolve(m as MessageOf<T>);
@@ -237,12 +248,18 @@ export class GenerationProcess {
       this.runtimeMs = m.runtimeMs;
       return;
     }
+    if (m.type === "given") this.givenReport = m;
+    if (m.type === "taking" || m.type === "taken") {
+      this.adoptedFrom.set(m.from ?? 0, m.connectionsAdopted);
+      if (m.type === "taking") return;
+      this.takenFrom.add(m.from ?? 0);
+    }
     if (m.type === "boot-failed") {
       this.bootError = m.error;
       this.failWaiters(new Error(m.error));
       return;
     }
-    const i = this.waiters.findIndex((w) => w.type === m.type);
+    const i = this.waiters.findIndex((w) => w.types.includes(m.type));
     if (i >= 0) {
       const [w] = this.waiters.splice(i, 1);
       w!.resolve(m);
