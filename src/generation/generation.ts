@@ -140,8 +140,10 @@ export class Generation {
           const n = got.length - failed.length;
           adopted += n;
           noteAdopted(n);
-          peer.send({ type: "adopted", batch: m.batch, failed });
+          // The supervisor hears first: if this process dies before the old one reads the
+          // confirmation, the count of what died with it is not too low.
           this.env.tell({ type: "taking", from, connectionsAdopted: adopted });
+          peer.send({ type: "adopted", batch: m.batch, failed });
         } else if (m.type === "done") {
           reportTaken();
           peer.close();
