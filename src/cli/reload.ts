@@ -3,6 +3,7 @@ import { type Command, HELP_FLAG, RUNTIME_DIR_FLAG } from "./command.ts";
 import { control, runtimeDirFor, timeoutFlag } from "./control.ts";
 import { describeReload } from "./events.ts";
 import { ExitCode } from "./exit-codes.ts";
+import { DEFAULT_READY_TIMEOUT_S } from "./options.ts";
 import type { ReloadOutcome, StatusReport } from "./supervisor-link.ts";
 
 export const reloadCommand: Command = {
@@ -30,8 +31,14 @@ export const reloadCommand: Command = {
     if (t !== undefined) outcome = (await control(dir, { cmd: "reload", timeoutMs: Math.round(t * 1000) })) as ReloadOutcome;
     else {
       // The server's own ready timeout applies; asked first so this side waits as long as it may.
-      const status = (await control(dir, { cmd: "status" })) as StatusReport;
-      outcome = (await control(dir, { cmd: "reload" }, status.readyTimeoutMs)) as ReloadOutcome;
+      // (If it cannot be asked, the reload below says what is wrong.)
+      let readyTimeoutMs: number | undefined;
+      try {
+        readyTimeoutMs = ((await control(dir, { cmd: "status" })) as StatusReport).readyTimeoutMs;
+      } catch {
+        readyTimeoutMs = undefined;
+      }
+      outcome = (await control(dir, { cmd: "reload" }, readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_S * 1000)) as ReloadOutcome;
     }
     if (args.flags.get("json") === true) ctx.out(JSON.stringify(outcome, null, 2));
     else if (outcome.ok) ctx.out(ctx.color.green(describeReload(outcome)));
