@@ -51,7 +51,6 @@ export class Drain {
   ) {
     this.deadline = env.now() + drainTimeoutMs;
     this.completedAtGive = server.counts.completed;
-    server.stopAccepting();
   }
 
   /** Hands over to generation `to` from now on (the first `give`, or a newer serving generation). */
@@ -73,6 +72,9 @@ export class Drain {
       peer.close();
       return;
     }
+    // Only now, with somewhere to hand connections to: a give whose channel cannot be opened
+    // leaves this generation serving and accepting as before.
+    this.server.stopAccepting();
     const previous = this.target;
     this.target = target;
     if (previous) {
@@ -219,7 +221,7 @@ export class Drain {
     this.env.log(
       `liveframe generation ${this.generation}: ${why} during the handover; serving the ${counts.open} connections still held here`,
     );
-    this.env.tell({ type: "give-aborted", to: t.to, reason: why, open: counts.open, busy: counts.busy });
+    this.env.tell({ type: "give-aborted", to: t.to, reason: why, open: counts.open, busy: counts.busy, accepting: false });
     this.env.tell({ type: "counts", counts });
   }
 }

@@ -282,3 +282,23 @@ test("the supervisor's channel drops: the generation exits (0 on a close, 71 on 
   expect(b.exitCode).toBe(71);
   expect(b.logs[0]).toContain("malformed message from supervisor");
 });
+
+test("a give whose channel cannot be opened (Bun refuses the fd, fds exhausted): the generation never stopped accepting; it says give-aborted (accepting) and serves on", async () => {
+  const old = await generation("A", 1);
+  const port = await listen(old);
+  const idle = await clients(port, 2, "A");
+  const [a, b] = channelPair();
+  close(a.stream); // the stream end is gone: opening the channel fails
+  await old.gen.receive({ type: "give", to: 2 }, [a.stream, a.fds]);
+  for (const fd of [b.stream, b.fds]) close(fd);
+  expect(toldOf(old, "give-aborted")).toEqual([
+    { type: "give-aborted", to: 2, reason: expect.stringContaining("give failed"), open: 2, busy: 0, accepting: true },
+  ]);
+  expect(old.gen.draining).toBe(false);
+  for (const c of idle) {
+    c.write(get("/still"));
+    expect((await c.response()).body.toString()).toBe("A:/still");
+  }
+  const fresh = await clients(port, 1, "A"); // still accepting on its listener
+  for (const c of [...idle, ...fresh]) expect(intact(c)).toEqual([false, false, null]);
+});

@@ -223,7 +223,15 @@ export class Generation {
             this.env.log(`${this.name}: late connections keep going to the previous generation`);
             return;
           }
-          this.env.tell({ type: "give-aborted", to: m.to, reason: what, open: this.server?.counts.open ?? 0, busy: this.server?.counts.busy ?? 0 });
+          // The channel never opened, so it never stopped accepting (drain.ts): it serves on.
+          this.env.tell({
+            type: "give-aborted",
+            to: m.to,
+            reason: what,
+            open: this.server?.counts.open ?? 0,
+            busy: this.server?.counts.busy ?? 0,
+            accepting: (this.server?.listenerFds.length ?? 0) > 0,
+          });
           return;
         case "cut":
           return;

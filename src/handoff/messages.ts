@@ -81,7 +81,15 @@ export const generationMessageSchema = z.discriminatedUnion("type", [
    * nothing unconfirmed was dropped; this generation serves every connection it still holds and
    * waits for a `listen` (serve again) or a `give` (to a replacement).
    */
-  z.object({ type: z.literal("give-aborted"), to: generationNumber, reason: z.string().max(4096), open: count, busy: count }),
+  z.object({
+    type: z.literal("give-aborted"),
+    to: generationNumber,
+    reason: z.string().max(4096),
+    open: count,
+    busy: count,
+    /** It still accepts on its listeners (the give failed before it stopped): no `listen` needed. */
+    accepting: z.boolean().optional(),
+  }),
   /**
    * The old generation's last word: everything it held has moved or finished. `connectionsMoved`
    * counts all moves, `movedLate` those after `handed-over`; requests that were running at the

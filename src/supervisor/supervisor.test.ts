@@ -301,6 +301,20 @@ test("the old generation cannot receive the give (give-aborted while the new one
   expect(g2.killed).toBe(false);
 });
 
+test("a give the old generation could not even open (it still accepts): the reload fails; it is not told to listen again", async () => {
+  const { s, gens } = rig(new FakeGeneration(2));
+  const [g1, g2] = gens as [FakeGeneration, FakeGeneration];
+  const reloading = s.reload();
+  await sentTo(g1, "give");
+  g1.say({ type: "give-aborted", to: 2, reason: "give failed: opening the channel to generation 2 failed", open: 3, busy: 0, accepting: true });
+  await sentTo(g2, "give");
+  g2.say({ type: "handed-over", to: 1, connectionsMoved: 1, failed: 0, busy: 0, open: 0 });
+  const outcome = await reloading;
+  expect(outcome.ok).toBe(false);
+  expect(s.active).toBe(g1);
+  expect(g1.sent).toEqual(["give", "take"]);
+});
+
 test("the old generation dies mid-handover: the outcome says so with what the new one adopted and what the old one held", async () => {
   const { s, gens } = rig(new FakeGeneration(2));
   const [g1, g2] = gens as [FakeGeneration, FakeGeneration];

@@ -69,7 +69,7 @@ interface Draining {
 type HandoverStart =
   | { kind: "handed-over"; connectionsMoved: number; busy: number }
   | { kind: "next-died" }
-  | { kind: "give-aborted"; reason: string }
+  | { kind: "give-aborted"; reason: string; accepting: boolean }
   | { kind: "old-died"; connectionsMoved: number; connectionsLost: number; how: string }
   | { kind: "silent"; connectionsMoved: number; why: string };
 
@@ -501,7 +501,7 @@ export class SupervisorProcess implements Supervisor {
             : `generation ${old.number} could not hand over: ${start.reason}`;
         this.active = old;
         old.expectingExit = false;
-        await this.serveAgain(old, next);
+        await this.serveAgain(old, next, start.kind === "give-aborted" && start.accepting);
         throw new Error(`${cause}; generation ${old.number} serves again with every connection it still holds`);
       }
     }
@@ -511,13 +511,13 @@ export class SupervisorProcess implements Supervisor {
   private async firstReport(
     old: GenerationProcess,
     next: GenerationProcess,
-    reported: Promise<{ type: "handed-over"; connectionsMoved: number; busy: number } | { type: "give-aborted"; reason: string }>,
+    reported: Promise<{ type: "handed-over"; connectionsMoved: number; busy: number } | { type: "give-aborted"; reason: string; accepting?: boolean }>,
     heldBefore: number,
   ): Promise<HandoverStart> {
     const nextDied = next.exited.then(() => ({ kind: "next-died" }) as const);
     const r = await Promise.race([
       reported.then(
-        (m) => (m.type === "handed-over" ? ({ kind: "handed-over", connectionsMoved: m.connectionsMoved, busy: m.busy } as const) : ({ kind: "give-aborted", reason: m.reason } as const)),
+        (m) => (m.type === "handed-over" ? ({ kind: "handed-over", connectionsMoved: m.connectionsMoved, busy: m.busy } as const) : ({ kind: "give-aborted", reason: m.reason, accepting: m.accepting === true } as const)),
         (err: Error) => ({ kind: "failed", err }) as const,
       ),
       nextDied,
@@ -546,15 +546,17 @@ export class SupervisorProcess implements Supervisor {
    * over and accepts again (it still holds every connection the other did not confirm). If the
    * other one is alive (it accepted connections meanwhile), it hands them back to `old`.
    */
-  private async serveAgain(old: GenerationProcess, next: GenerationProcess): Promise<void> {
-    const listening = old.waitFor("listening", RELISTEN_TIMEOUT_MS, "accepting again");
-    listening.catch(() => {});
-    if (!old.send({ type: "listen", listeners: this.listeners.map((l) => l.info) }, this.listeners.map((l) => l.fd))) return;
-    try {
-      await listening;
-    } catch (err) {
-      console.error(`liveframe: ${(err as Error).message}`);
-      return;
+  private async serveAgain(old: GenerationProcess, next: GenerationProcess, stillAccepting: boolean): Promise<void> {
+    if (!stillAccepting) {
+      const listening = old.waitFor("listening", RELISTEN_TIMEOUT_MS, "accepting again");
+      listening.catch(() => {});
+      if (!old.send({ type: "listen", listeners: this.listeners.map((l) => l.info) }, this.listeners.map((l) => l.fd))) return;
+      try {
+        await listening;
+      } catch (err) {
+        console.error(`liveframe: ${(err as Error).message}`);
+        return;
+      }
     }
     if (!next.alive) return;
     // It served for a moment: what it accepted goes back to `old`, as in a reload.
