@@ -17,6 +17,8 @@ import {
 const GENERATION_MAIN = new URL("../generation/main.ts", import.meta.url).pathname;
 /** Enough of a failed generation's stderr to show its error, not a whole log. */
 const STDERR_TAIL_BYTES = 4096;
+/** How long after a generation's exit its channel may stay open for its last messages. */
+const CHANNEL_AFTER_EXIT_MS = 1_000;
 /** poll(2) event bits: the peer closed its end or the socket failed (it is dead or leaving). */
 const POLLERR = 0x008;
 const POLLHUP = 0x010;
@@ -55,6 +57,9 @@ export class GenerationProcess {
   readonly adoptedFrom = new Map<number, number>();
   /** Its `given` (the end of its drain), kept: it can arrive before the supervisor lists it as draining. */
   givenReport: MessageOf<"given"> | null = null;
+  /** Resolves once its channel closed: everything it sent has been read. */
+  readonly channelClosed: Promise<void>;
+  private resolveChannelClosed!: () => void;
   /** Generations whose handover to this one ended (`taken`). */
   readonly takenFrom = new Set<number>();
   /** Set once it exits; `exited` resolves then. */
@@ -76,11 +81,15 @@ export class GenerationProcess {
     private readonly onUnexpectedMessage: (g: GenerationProcess, m: GenerationMessage) => void,
   ) {
     this.pid = proc.pid;
+    this.channelClosed = new Promise((r) => (this.resolveChannelClosed = r));
     this.exited = proc.exited.then((): ExitInfo => {
       const exit: ExitInfo = { code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) };
       this.exit = exit;
       this.failWaiters(new Error(this.describeExit()));
-      this.channel?.close();
+      // Its last messages may still be unread (the exit can be reported first): the channel
+      // closes on their EOF, which follows at once since the process is gone; bounded anyway.
+      if (!this.channel) this.resolveChannelClosed();
+      setTimeout(() => this.channel?.close(), CHANNEL_AFTER_EXIT_MS).unref();
       return exit;
     });
   }
@@ -229,6 +238,7 @@ export class GenerationProcess {
           this.onMessage(m);
         },
         close: (error) => {
+          this.resolveChannelClosed();
           if (error) {
             console.error(`liveframe: ${error.message}; stopping ${this.name}`);
             this.kill();

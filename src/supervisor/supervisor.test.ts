@@ -19,6 +19,7 @@ class FakeGeneration {
   counts = { open: 0, idle: 0, busy: 0, released: 0 };
   readonly adoptedFrom = new Map<number, number>();
   readonly takenFrom = new Set<number>();
+  readonly channelClosed = Promise.resolve();
   givenReport: Msg | null = null;
   readonly sent: string[] = [];
   readonly messages: Msg[] = [];

@@ -494,6 +494,8 @@ export class SupervisorProcess implements Supervisor {
         return;
       case "next-died":
       case "give-aborted": {
+        // Its last `taking` may still be in its channel: read to the end first.
+        if (!next.alive) await next.channelClosed;
         const lost = next.adoptedFrom.get(old.number) ?? 0;
         const cause =
           start.kind === "next-died" || !next.alive
