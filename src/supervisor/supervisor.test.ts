@@ -1,7 +1,8 @@
 // Reload and restart orchestration against stand-in generations (no processes): what the
 // supervisor does when a step fails or a stop begins while it awaits a new generation.
 import { expect, test } from "bun:test";
-import { MAX_DRAINING_GENERATIONS, SupervisorProcess } from "./supervisor.ts";
+import { MAX_DRAINING_GENERATIONS } from "./draining.ts";
+import { SupervisorProcess } from "./supervisor.ts";
 import type { SupervisorOptions } from "./types.ts";
 
 type Msg = { type: string; [k: string]: unknown };

@@ -11,15 +11,14 @@ import { ControlServer } from "./control.ts";
 import { fmtSeconds, GenerationProcess } from "./generation-process.ts";
 import { backoffMs } from "./backoff.ts";
 import { closeListeners, openListeners, type Listener } from "./listeners.ts";
+import { DrainingGenerations } from "./draining.ts";
 import { PhaseMachine } from "./phase.ts";
 import { prepareRuntimeDir } from "./runtime-dir.ts";
 import { changedFile, envKey, runtimeFingerprint } from "./standby.ts";
-import type { DrainingGeneration, ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
+import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
 
 /** `status` shows this many recent reloads. */
 const RELOAD_HISTORY = 20;
-/** How long a draining generation may take beyond its drain deadline to hand over and exit before it is killed. */
-const GIVE_GRACE_MS = 10_000;
 /**
  * How long the old generation may take to report that its idle connections moved. Moving 1,000
  * idle connections takes tens of ms; this bounds a reload whose old generation is frozen (SIGSTOP)
@@ -30,12 +29,6 @@ const HANDOVER_REPORT_TIMEOUT_MS = 10_000;
 const TAKEN_AFTER_DEATH_MS = 2_000;
 /** How long a generation made to serve again (its successor died mid-takeover) may take to accept. */
 const RELISTEN_TIMEOUT_MS = 5_000;
-/**
- * At most this many old generations drain at once. Each holds a process (its app, its memory)
- * and busy connections; reloads in a tight loop (a save storm under `dev`, a deploy script
- * retrying) must not pile them up. Beyond this the oldest has its busy requests cut (logged).
- */
-export const MAX_DRAINING_GENERATIONS = 4;
 /** Crash restarts back off from this... */
 const RESTART_BACKOFF_MIN_MS = 250;
 /** ...doubling up to this, so a crash loop neither spins nor waits too long once fixed. */
@@ -48,22 +41,6 @@ const STOP_GRACE_MS = 5_000;
 const STANDBY_RESPAWN_MIN_MS = 250;
 /** ...doubling up to this: a runtime that cannot even import must not become a spawn loop. */
 const STANDBY_RESPAWN_MAX_MS = 30_000;
-
-/** An old generation finishing busy requests in the background. */
-interface Draining {
-  g: GenerationProcess;
-  /** performance.now() when its busy requests are cut. */
-  deadline: number;
-  /** Date.now() of the same moment, for status. */
-  deadlineAt: number;
-  /** The generation its late connections go to (0: nobody; its peer died, waiting for a replacement). */
-  handingTo: number;
-  /** The reload that made it drain: its outcome gets the drain's result. */
-  outcome: ReloadOutcome | null;
-  killTimer: ReturnType<typeof setTimeout>;
-  /** Why it was cut early (the bound on draining generations). */
-  cutReason?: string;
-}
 
 /** How a handover's first step ended. */
 type HandoverStart =
@@ -90,7 +67,7 @@ export class SupervisorProcess implements Supervisor {
   private readonly generations = new Set<GenerationProcess>();
   private nextNumber = 1;
   private readonly phase = new PhaseMachine<GenerationProcess>();
-  private readonly draining = new Map<GenerationProcess, Draining>();
+  private readonly draining: DrainingGenerations;
   private readonly reloads: ReloadOutcome[] = [];
   private restarts = 0;
   private crashesInARow = 0;
@@ -107,6 +84,7 @@ export class SupervisorProcess implements Supervisor {
     private readonly listeners: Listener[],
   ) {
     this.exited = new Promise((r) => (this.resolveExited = r));
+    this.draining = new DrainingGenerations(o.drainTimeoutMs, (e) => this.emit(e));
   }
 
   static async start(o: SupervisorOptions): Promise<SupervisorProcess> {
@@ -150,22 +128,9 @@ export class SupervisorProcess implements Supervisor {
       runtimeDir: this.o.runtimeDir,
       standbyPid: this.standbyPid(),
       phase: this.phase.name,
-      draining: this.drainingReport(),
+      draining: this.draining.report(),
       readyTimeoutMs: this.o.readyTimeoutMs,
     };
-  }
-
-  private drainingReport(): DrainingGeneration[] {
-    return [...this.draining.values()]
-      .filter((d) => d.g.alive)
-      .map((d) => ({
-        generation: d.g.number,
-        pid: d.g.pid,
-        busy: d.g.counts.busy,
-        open: d.g.counts.open,
-        deadline: new Date(d.deadlineAt).toISOString(),
-        handingTo: d.handingTo,
-      }));
   }
 
   async reload(opts: { timeoutMs?: number; reason?: string } = {}): Promise<ReloadOutcome> {
@@ -478,8 +443,8 @@ export class SupervisorProcess implements Supervisor {
       case "handed-over":
         outcome.connectionsMoved = start.connectionsMoved;
         outcome.busyDraining = start.busy;
-        this.startDraining(old, next.number, outcome);
-        outcome.drainDeadline = new Date(this.draining.get(old)?.deadlineAt ?? Date.now()).toISOString();
+        this.draining.add(old, next.number, outcome);
+        outcome.drainDeadline = this.draining.deadlineOf(old);
         return;
       case "old-died":
         outcome.connectionsMoved = start.connectionsMoved;
@@ -488,8 +453,8 @@ export class SupervisorProcess implements Supervisor {
         return;
       case "silent":
         outcome.connectionsMoved = start.connectionsMoved;
-        this.startDraining(old, next.number, outcome);
-        outcome.drainDeadline = new Date(this.draining.get(old)?.deadlineAt ?? Date.now()).toISOString();
+        this.draining.add(old, next.number, outcome);
+        outcome.drainDeadline = this.draining.deadlineOf(old);
         console.error(`liveframe: ${start.why}`);
         return;
       case "next-died":
@@ -571,82 +536,36 @@ export class SupervisorProcess implements Supervisor {
       return;
     }
     const start = await this.firstReport(next, old, reported, next.counts.open);
-    if (start.kind === "handed-over" || start.kind === "silent") this.startDraining(next, old.number, null);
+    if (start.kind === "handed-over" || start.kind === "silent") this.draining.add(next, old.number, null);
     else next.kill();
-  }
-
-  /** `g` drains in the background into generation `to`; bounded in time and in number. */
-  private startDraining(g: GenerationProcess, to: number, outcome: ReloadOutcome | null): void {
-    if (this.draining.has(g)) return;
-    const early = g.givenReport;
-    if (early || !g.alive) {
-      // Nothing was busy: it finished before it was listed (its `given` can arrive with `handed-over`).
-      if (early && outcome) {
-        outcome.drained = { generation: g.number, requestsCompleted: early.requestsCompleted, requestsCut: early.requestsCut, movedLate: early.movedLate, at: new Date().toISOString() };
-        outcome.requestsDrained = early.requestsCompleted;
-        outcome.closedBusy = early.requestsCut;
-      }
-      return;
-    }
-    const alreadyDraining = [...this.draining.values()].filter((d) => d.g.alive && !d.cutReason);
-    if (alreadyDraining.length >= MAX_DRAINING_GENERATIONS) {
-      const oldest = alreadyDraining[0]!;
-      const reason = `${MAX_DRAINING_GENERATIONS} generations are draining already (the most at once)`;
-      oldest.cutReason = reason;
-      console.error(`liveframe: ${reason}: cutting generation ${oldest.g.number}'s ${oldest.g.counts.busy} busy connections now`);
-      this.emit({ type: "drain-cut", generation: oldest.g.number, busy: oldest.g.counts.busy, reason });
-      if (!oldest.g.send({ type: "cut", reason })) oldest.g.kill();
-    }
-    const deadline = performance.now() + this.o.drainTimeoutMs;
-    const killTimer = setTimeout(() => {
-      if (!g.alive) return;
-      console.error(`liveframe: ${g.name} is still draining ${fmtSeconds(GIVE_GRACE_MS)} past its drain deadline: killing it`);
-      g.kill();
-    }, this.o.drainTimeoutMs + GIVE_GRACE_MS);
-    this.draining.set(g, { g, deadline, deadlineAt: Date.now() + this.o.drainTimeoutMs, handingTo: to, outcome, killTimer });
   }
 
   /** Points every draining generation at the generation serving now (late connections go there). */
   private repointDraining(): void {
     const active = this.active;
     if (!active.alive) return;
-    for (const d of this.draining.values()) {
-      if (d.handingTo === active.number || !d.g.alive || d.g === active) continue;
-      const { took, gave } = this.connect(d.g, active);
-      if (took && gave) d.handingTo = active.number;
+    for (const g of this.draining.notHandingTo(active)) {
+      const { took, gave } = this.connect(g, active);
+      if (took && gave) this.draining.handingTo(g, active.number);
     }
   }
 
   /** Messages no waiter claimed: a draining generation's news, or a stray. */
   private onGenerationMessage(g: GenerationProcess, m: GenerationMessage): void {
-    const d = this.draining.get(g);
-    if (m.type === "given" && d) {
-      this.drained(d, m);
+    const draining = this.draining.has(g);
+    if (m.type === "given" && draining) {
+      this.draining.finish(g, m);
       return;
     }
-    if (m.type === "give-aborted" && d) {
+    if (m.type === "give-aborted" && draining) {
       // The generation it handed to is gone: it serves what it holds until one serves again.
-      d.handingTo = 0;
+      this.draining.handingTo(g, 0);
       console.error(`liveframe: generation ${g.number} is draining and ${m.reason}; it keeps its ${m.open} connections (${m.busy} busy) until a generation serves`);
       if (this.phase.name === "serving") this.repointDraining();
       return;
     }
     if (m.type === "given" || m.type === "taken" || m.type === "stopped" || m.type === "handed-over" || m.type === "give-aborted" || m.type === "listening") return;
     console.error(`liveframe: unexpected ${m.type} from generation ${g.number}: ignored`);
-  }
-
-  /** A draining generation finished (or died: `note`): log it and record it on its reload. */
-  private drained(d: Draining, r: { requestsCompleted: number; requestsCut: number; movedLate: number }, note?: string): void {
-    if (!this.draining.delete(d.g)) return;
-    clearTimeout(d.killTimer);
-    const at = new Date().toISOString();
-    const result = { generation: d.g.number, requestsCompleted: r.requestsCompleted, requestsCut: r.requestsCut, movedLate: r.movedLate, ...(note ? { note } : d.cutReason ? { note: `cut early: ${d.cutReason}` } : {}), at };
-    if (d.outcome) {
-      d.outcome.drained = result;
-      d.outcome.requestsDrained = r.requestsCompleted;
-      d.outcome.closedBusy = r.requestsCut;
-    }
-    this.emit({ type: "drained", ...result });
   }
 
   private onExit(g: GenerationProcess): void {
@@ -659,11 +578,14 @@ export class SupervisorProcess implements Supervisor {
     // A standby that never booted served nothing: no generation exited.
     if (g.number === 0) return;
     const e = g.exit!;
-    const d = this.draining.get(g);
+    const draining = this.draining.has(g);
     // A draining generation that exits without `given` died with whatever it still held.
-    if (d && g.givenReport) this.drained(d, g.givenReport);
-    else if (d) this.drained(d, { requestsCompleted: 0, requestsCut: g.counts.busy, movedLate: 0 }, `${g.describeExit()} while draining: its ${g.counts.open} connections (${g.counts.busy} busy) were lost`);
-    this.emit({ type: "generation-exited", generation: g.number, pid: g.pid, code: e.code, signal: e.signal, expected: g.expectingExit && !d });
+    if (draining && g.givenReport) this.draining.finish(g, g.givenReport);
+    else if (draining) {
+      const note = `${g.describeExit()} while draining: its ${g.counts.open} connections (${g.counts.busy} busy) were lost`;
+      this.draining.finish(g, { requestsCompleted: 0, requestsCut: g.counts.busy, movedLate: 0 }, note);
+    }
+    this.emit({ type: "generation-exited", generation: g.number, pid: g.pid, code: e.code, signal: e.signal, expected: g.expectingExit && !draining });
     if (g !== this.active || g.expectingExit || this.phase.stopping) return;
     // During a reload the new generation takes over anyway; if that reload fails, it restarts.
     if (this.phase.name === "reloading") return;
@@ -741,7 +663,7 @@ export class SupervisorProcess implements Supervisor {
     this.standby = null;
     const spare = await standby?.ready.catch(() => null);
     spare?.kill();
-    for (const d of this.draining.values()) clearTimeout(d.killTimer);
+    this.draining.stopTimers();
     const live = [...this.generations];
     for (const g of live) {
       g.expectingExit = true;
