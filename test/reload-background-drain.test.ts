@@ -269,3 +269,38 @@ for (const when of ["while frozen (SIGSTOP) before it read the give", "right aft
     expect([recorded.connectionsMoved, recorded.connectionsLost ?? 0]).toEqual([served, closed]);
   }, 120_000);
 }
+
+test("at most 4 generations drain at once: a fifth reload cuts the oldest one's stream (the log says so); the others finish intact and move to the newest", async () => {
+  const server = await startServer();
+  const endFile = join(server.dir, "end-sse");
+  const streams: StreamClient[] = [];
+  try {
+    for (let gen = 1; gen <= 5; gen++) {
+      // A stream held by generation `gen`, which the next reload leaves draining.
+      const sse = await StreamClient.open(server.port);
+      streams.push(sse);
+      sse.socket.write(`GET /sse?until=${encodeURIComponent(endFile)} HTTP/1.1\r\nhost: test\r\n\r\n`);
+      await until(`generation ${gen}'s stream`, () => sse.events().length >= 1);
+      const r = await server.reload();
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`generation ${gen} → ${gen + 1}`);
+    }
+    await until("generation 1 to be cut", () => server.log().includes("generation 1 drained"));
+    expect(server.log()).toContain("4 generations are draining already (the most at once): cutting generation 1's");
+    expect(server.log()).toMatch(/generation 1 drained: 0 requests completed, 1 cut, 0 connections handed over late \(cut early/);
+    await until("the oldest stream to be cut", () => streams[0]!.closed);
+    expect(streams.slice(1).map((s) => s.closed)).toEqual([false, false, false, false]);
+    writeFileSync(endFile, "");
+    for (const s of streams.slice(1)) await until("a stream to end", () => s.ended);
+    for (const s of streams.slice(1)) {
+      const events = s.events();
+      expect(events).toEqual(Array.from({ length: events.length }, (_, i) => i));
+      s.socket.write("GET /after HTTP/1.1\r\nhost: test\r\n\r\n");
+      await until("the reply after the stream", () => s.afterStream() !== null);
+      expect(servedBy(s.afterStream()!).generation).toBe(6);
+      expect([s.closed, s.error]).toEqual([false, null]);
+    }
+  } finally {
+    for (const s of streams) s.close();
+  }
+}, 120_000);
