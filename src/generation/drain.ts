@@ -42,6 +42,8 @@ export class Drain {
   private movedAtHandedOver: number | null = null;
   private cut = 0;
   private ended = false;
+  /** cutNow() said why it cuts: the deadline's own log line would repeat it. */
+  private cutAnnounced = false;
 
   constructor(
     private readonly env: GenerationEnv,
@@ -89,6 +91,7 @@ export class Drain {
   cutNow(reason: string): void {
     this.env.log(`liveframe generation ${this.generation}: ${reason}: cutting ${this.server.counts.busy} busy connections now`);
     this.deadline = this.env.now();
+    this.cutAnnounced = true;
   }
 
   /**
@@ -122,7 +125,7 @@ export class Drain {
       const counts = this.server.counts;
       if (counts.open === 0 && (!t || t.sender.settled) && this.retiring.size === 0) break;
       if (this.env.now() >= this.deadline) {
-        if (!timedOut && counts.busy > 0) {
+        if (!timedOut && counts.busy > 0 && !this.cutAnnounced) {
           this.env.log(`liveframe generation ${this.generation}: drain deadline reached: cutting ${counts.busy} busy connections`);
         }
         timedOut = true;
