@@ -137,3 +137,38 @@ test.skipIf(!hasScript)("on a terminal, r + Enter reloads and q + Enter quits (s
   await waitFor(/stopped/);
   expect(await proc.exited).toBe(0);
 }, 60_000);
+
+test("a save's line is printed while a stream is still open in the old generation, which dev drains briefly (3 s by default): the stream is cut there and the log says so", async () => {
+  const cwd = tempDir();
+  const entry = join(cwd, "app.ts");
+  const streaming = (v: string) =>
+    `export default { fetch: (req: Request) => new URL(req.url).pathname === "/sse"
+  ? new Response(new ReadableStream({ async pull(c) { await Bun.sleep(50); c.enqueue("data: ${v}\\n\\n"); } }))
+  : new Response(${JSON.stringify(v)}) };\n`;
+  writeFileSync(entry, streaming("v1"));
+  const cli = dev(cwd, ["app.ts"]);
+  const port = Number((await cli.waitFor(LISTENING))[1]);
+  const { connect } = await import("node:net");
+  let raw = "";
+  let closed = false;
+  const sse = connect(port, "127.0.0.1");
+  cleanups.push(() => void sse.destroy());
+  sse.setEncoding("latin1");
+  sse.on("data", (d: string) => (raw += d));
+  sse.on("close", () => (closed = true));
+  sse.write("GET /sse HTTP/1.1\r\nhost: t\r\n\r\n");
+  for (let i = 0; i < 400 && !raw.includes("data: v1"); i++) await Bun.sleep(25);
+  expect(raw).toContain("data: v1");
+  const mark = cli.mark();
+  writeFileSync(entry, streaming("v2"));
+  await cli.waitFor(/generation 2 \(app\.ts changed\) serving in/, 20_000, mark);
+  // Printed while the old generation still streams: the reload did not wait for the stream.
+  const eventsAtLine = raw.split("data: v1").length;
+  expect(closed).toBe(false);
+  for (let i = 0; i < 400 && raw.split("data: v1").length <= eventsAtLine; i++) await Bun.sleep(25);
+  expect(raw.split("data: v1").length).toBeGreaterThan(eventsAtLine);
+  // Dev's short drain then cuts it, and says so.
+  await cli.waitFor(/generation 1 drained: 0 requests completed, 1 cut, 0 connections handed over late/, 30_000, mark);
+  for (let i = 0; i < 400 && !closed; i++) await Bun.sleep(25);
+  expect(closed).toBe(true);
+}, 60_000);

@@ -4,7 +4,7 @@
 import { expect, test } from "bun:test";
 import { chmodSync } from "node:fs";
 import { join } from "node:path";
-import { APP_SOURCE, cleanUpAfterEachTest, oneShot, RawClient, startServer, type Server } from "./fixtures/harness.ts";
+import { APP_SOURCE, cleanUpAfterEachTest, oneShot, RawClient, run, startServer, type Server } from "./fixtures/harness.ts";
 import { cleanupAfterEach } from "./support/cleanups.ts";
 import { reachableBun } from "./support/other-uid.ts";
 
@@ -124,4 +124,13 @@ test("stop under load: requests in flight finish, then the supervisor exits 0", 
   for (const r of replies) expect(r.body).toMatch(/^1 \d+ slow$/);
   expect(await server.proc.exited).toBe(0);
   expect(await oneShot(server.port)).toEqual({ error: "ECONNREFUSED" });
+}, 120_000);
+
+test("reload without --timeout uses the server's ready timeout (start --timeout), not a default of its own", async () => {
+  server = await startServer({ flags: ["--timeout", "2"] });
+  server.writeApp(`${APP_SOURCE}\nexport async function start() { await new Promise(() => {}); }\n`);
+  const r = await run(["reload", "--runtime-dir", server.runtimeDir], server.dir);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/generation 2 \(pid \d+\) was not ready within 2 s/);
+  expect((await server.status()).generation).toBe(1);
 }, 120_000);

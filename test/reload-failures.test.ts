@@ -174,7 +174,7 @@ test("the old generation killed while it hands over: the new one keeps serving w
   expect(status.restarts).toBe(0);
 }, 120_000);
 
-test("the new generation killed while it takes over: the old one finishes its request, the supervisor starts another generation", async () => {
+test("the new generation killed while it takes over: the old one finishes its request and never closes its connection because its peer died", async () => {
   server = await startServer();
   const { held, posted, reloading } = await reloadHeldOpen(server);
   const next = await server.status();
@@ -182,17 +182,22 @@ test("the new generation killed while it takes over: the old one finishes its re
   process.kill(next.generationPid, "SIGKILL");
   await Bun.sleep(200);
   held.socket.write("x".repeat(96));
-  // The old generation still owns this request: it answers it, then has nobody to hand the connection to.
+  // The old generation still owns this request: it answers it.
   expect((await posted).body).toMatch(/^1 \d+ posted 100$/);
   const r = await reloading;
-  expect(r.code).toBe(1);
-  expect(r.stderr + r.stdout).toMatch(/generation 2 \(pid \d+\) was killed by SIGKILL while taking over/);
-  let served = 0;
-  for (let i = 0; i < 400 && served !== 3; i++) {
-    const r = await oneShot(server.port, "/recovered");
-    if ("body" in r) served = servedBy(r.body).generation;
-    if (served !== 3) await Bun.sleep(25);
+  // The kill lands after the reload returned (generation 2 served and had taken the idle
+  // connections: a crash restart follows) or during it (the reload fails; generation 1 serves again).
+  if (r.code !== 0) expect(r.stderr + r.stdout).toMatch(/generation 2 \(pid \d+\) was killed by SIGKILL while taking over/);
+  const serving = r.code === 0 ? 3 : 1;
+  expect(await waitUntilServedBy(server.port, serving)).toBe(true);
+  // The held connection lives on: its next request is answered by the generation serving now
+  // (generation 1 hands it to the replacement as soon as it is idle and one serves).
+  let after = servedBy((await held.get("/after")).body).generation;
+  for (let i = 0; i < 200 && after !== serving; i++) {
+    await Bun.sleep(25);
+    after = servedBy((await held.get("/after")).body).generation;
   }
-  expect(served).toBe(3);
+  expect(after).toBe(serving);
+  expect([held.closed, held.error]).toEqual([false, null]);
   expect((await server.status()).supervisorPid).toBe(server.supervisorPid);
 }, 120_000);

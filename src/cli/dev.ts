@@ -122,7 +122,9 @@ export const devCommand: Command = {
       "without node_modules, hidden directories and the runtime dir. A save starts a new\n" +
       "generation that takes over the live connections and the shared state; a syntax error or a throwing\n" +
       "import prints the error with file and line and keeps the last good generation serving.\n" +
-      "On a terminal: r + Enter reloads, q + Enter quits. `liveframe reload` works too.",
+      "On a terminal: r + Enter reloads, q + Enter quits. `liveframe reload` works too.\n" +
+      "Each save's line is printed as soon as the new generation serves; a request still running (a stream)\n" +
+      "finishes in the old generation, which dev gives 3 s unless --drain-timeout says otherwise.",
     examples: ["liveframe dev", "liveframe dev src/app.ts --port 8080"],
   },
   async run(args, ctx) {

@@ -29,10 +29,19 @@ export function optionsFromFlags(flags: ReadonlyMap<string, FlagValue>, position
   return validateOptions(raw, { kind: "flags" });
 }
 
+/**
+ * `dev`'s drain timeout unless one is given: a save must not leave old generations holding a
+ * stream for 30 s; a few seconds finish a normal request, and reloads never wait on it anyway.
+ */
+export const DEFAULT_DEV_DRAIN_TIMEOUT_S = 3;
+
 export async function planServe(args: ParsedArgs, ctx: CliContext, command: "start" | "dev"): Promise<ServePlan> {
   const flags = optionsFromFlags(args.flags, args.positionals);
   const configFlag = args.flags.get("config");
   const config = await loadConfig(ctx.cwd, typeof configFlag === "string" ? configFlag : undefined);
+  if (command === "dev" && flags.drainTimeout === undefined && config?.values.drainTimeout === undefined) {
+    flags.drainTimeout = DEFAULT_DEV_DRAIN_TIMEOUT_S;
+  }
   const options = resolveOptions(flags, config, ctx.cwd);
   if (options.entry !== undefined) return { options, entry: checkEntry(options.entry, ctx.cwd), demo: false };
   const found = findApp(ctx.cwd);

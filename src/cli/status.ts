@@ -40,12 +40,19 @@ export const statusCommand: Command = {
       return ExitCode.ok;
     }
     const c = ctx.color;
-    ctx.out(`${c.bold("supervisor")}   pid ${s.supervisorPid}, up ${duration(s.uptimeMs)}, runtime dir ${dir}`);
+    const phase = s.phase && s.phase !== "serving" ? c.yellow(`, ${s.phase}`) : "";
+    ctx.out(`${c.bold("supervisor")}   pid ${s.supervisorPid}, up ${duration(s.uptimeMs)}, runtime dir ${dir}${phase}`);
     const restarts = s.restarts > 0 ? c.yellow(`, ${s.restarts} crash restart${s.restarts === 1 ? "" : "s"}`) : "";
     ctx.out(`${c.bold("generation")}   ${s.generation} (pid ${s.generationPid})${restarts}`);
     for (const l of s.listeners) ctx.out(`${c.bold("listening")}    ${l.family} ${l.address}:${l.port}`);
     ctx.out(`${c.bold("standby")}      ${s.standbyPid ? `pid ${s.standbyPid} (runtime loaded, waiting for the next reload)` : "none ready"}`);
     ctx.out(`${c.bold("connections")}  ${s.connections}`);
+    for (const d of s.draining ?? []) {
+      ctx.out(
+        `${c.bold("draining")}     generation ${d.generation} (pid ${d.pid}): ${d.busy} busy of ${d.open} connections, ` +
+          `cut at ${d.deadline.slice(11, 19)} UTC; late connections go to generation ${d.handingTo || "(none serves yet)"}`,
+      );
+    }
     if (s.reloads.length) {
       ctx.out(c.bold("recent reloads"));
       for (const r of s.reloads) ctx.out(`  ${r.ok ? c.green("ok  ") : c.red("fail")} ${describeReload(r)}`);

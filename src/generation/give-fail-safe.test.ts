@@ -1,5 +1,5 @@
 // A give that cannot happen leaves the old generation serving everything it holds, and says why
-// (the supervisor fails the reload with that reason): the new generation cannot take every
+// in a give-aborted (the supervisor fails the reload with that reason): the new generation cannot take every
 // connection, or the give's own fds cannot be received at the fd limit. The generation runs as
 // the supervisor spawns it; this test stands in for the supervisor and the new generation.
 import { afterEach, expect, test } from "bun:test";
@@ -33,7 +33,7 @@ async function booted(source: string): Promise<GenerationProcess> {
   return g;
 }
 
-test("a new generation that can take fewer connections than are held: nothing moves, the old one keeps serving and accepting, and given says why", async () => {
+test("a new generation that can take fewer connections than are held: nothing moves, the old one keeps serving and accepting, and give-aborted says why", async () => {
   const g = await booted(`export default { fetch: () => new Response(String(process.pid)) };`);
   const { fd, address } = createListener({ hostname: "127.0.0.1", port: 0, backlog: 64 });
   cleanups.push(() => close(fd));
@@ -44,7 +44,7 @@ test("a new generation that can take fewer connections than are held: nothing mo
   for (const c of clients) expect((await c.get("/before")).body).toBe(String(g.pid));
 
   const [ours, theirs] = channelPair();
-  const given = g.waitFor("given", 30_000, "done handing over");
+  const aborted = g.waitFor("give-aborted", 30_000, "done handing over");
   expect(g.send({ type: "give", to: 2 }, [theirs.stream, theirs.fds])).toBe(true);
   close(theirs.stream);
   close(theirs.fds);
@@ -59,11 +59,11 @@ test("a new generation that can take fewer connections than are held: nothing mo
     close: () => {},
   });
   cleanups.push(() => peer.close());
-  const m = await given;
+  const m = await aborted;
   expect(offers).toEqual([3]);
-  expect([m.connectionsMoved, m.failed]).toEqual([0, 0]);
-  expect(m.error).toContain("generation 2 can take 1 more connections before it nears its file descriptor limit (128), and generation 1 holds 3");
-  expect(m.error).toContain("nothing was handed over, and generation 1 keeps serving all 3 connections");
+  expect([m.cause, m.accepting, m.open]).toEqual(["capacity", true, 3]);
+  expect(m.reason).toContain("generation 2 can take 1 more connections before it nears its file descriptor limit (128), and generation 1 holds 3");
+  expect(m.reason).toContain("nothing was handed over, and generation 1 keeps serving all 3 connections");
   // Every connection is still served here, none was closed, and new ones are accepted again.
   for (const c of clients) expect((await c.get("/after")).body).toBe(String(g.pid));
   expect(clients.map((c) => c.closed)).toEqual([false, false, false]);
@@ -72,7 +72,7 @@ test("a new generation that can take fewer connections than are held: nothing mo
   expect(g.alive).toBe(true);
 }, 60_000);
 
-test("a give whose fds cannot be received (every fd slot taken) does not end the generation: given says EMFILE, and a stop still works", async () => {
+test("a give whose fds cannot be received (every fd slot taken) does not end the generation: give-aborted says EMFILE, and a stop still works", async () => {
   // The app takes every free fd slot at import, as a leaking app would.
   const g = await booted(`import { openSync } from "node:fs";
 const held: number[] = [];
@@ -81,12 +81,13 @@ export default { fetch: () => new Response("ok " + held.length) };`);
   // More fds than the generation's spares can make room for.
   const fds = Array.from({ length: 12 }, () => createListener({ hostname: "127.0.0.1", port: 0, backlog: 1 }).fd);
   cleanups.push(() => fds.forEach((fd) => close(fd)));
-  const given = g.waitFor("given", 30_000, "done handing over");
+  const aborted = g.waitFor("give-aborted", 30_000, "done handing over");
   expect(g.send({ type: "give", to: 2 }, fds)).toBe(true);
-  const m = await given;
-  expect(m.error).toContain("generation 1 could not receive its channel to generation 2");
-  expect(m.error).toContain("EMFILE");
-  expect(m.error).toContain("keeps serving");
+  const m = await aborted;
+  expect(m.cause).toBe("no-channel");
+  expect(m.reason).toContain("generation 1 could not receive its channel to generation 2");
+  expect(m.reason).toContain("EMFILE");
+  expect(m.reason).toContain("keeps serving");
   expect(g.alive).toBe(true);
   const stopped = g.waitFor("stopped", 20_000, "stopped");
   expect(g.send({ type: "stop", timeoutMs: 1_000 })).toBe(true);

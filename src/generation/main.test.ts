@@ -98,7 +98,8 @@ test("a stop arriving while a give is finishing runs the app's stop hook once", 
     },
     close: () => {},
   });
-  expect((await given).error).toBeUndefined();
+  // Room was granted for everything (nothing here): the give goes ahead and ends with given.
+  expect((await given).connectionsMoved).toBe(0);
   // The stop hook now runs (300 ms); a stop meanwhile must not run it again.
   for (let i = 0; i < 100 && !existsSync(stops); i++) await Bun.sleep(10);
   g.send({ type: "stop", timeoutMs: 1_000 });

@@ -129,16 +129,35 @@ test("EBADF that dropping closed connections does not cure: keep() them here, th
   expect(attempts.at(-1)).toEqual([32]);
 });
 
-test("any other send failure means the channel is broken: everything queued is let go", () => {
+test("any other send failure means the channel is broken: everything unconfirmed is kept and served here, never closed", () => {
   const sender = new ConnectionSender(() => {
     throw new Error("channel to generation 2 is closed");
   });
   const conns = [fake(40), fake(41)];
   for (const c of conns) sender.add(c);
   sender.flush();
-  expect(conns.map((c) => c.outcome)).toEqual(["handedOver", "handedOver"]);
-  expect(sender.failed).toBe(2);
+  expect(conns.map((c) => c.outcome)).toEqual(["kept", "kept"]);
+  expect([sender.kept, sender.failed, sender.moved]).toEqual([2, 0, 0]);
   const late = fake(42);
   sender.add(late);
-  expect(late.outcome).toBe("handedOver");
+  expect(late.outcome).toBe("kept");
+});
+
+test("the peer dies with batches in flight: confirmed ones are its own, unconfirmed ones are kept here (not closed)", () => {
+  const sent: number[][] = [];
+  const sender = new ConnectionSender((_m, fds) => void sent.push([...fds]));
+  const first = [fake(50), fake(51)];
+  for (const c of first) sender.add(c);
+  sender.flush();
+  const second = [fake(52), fake(53)];
+  for (const c of second) sender.add(c);
+  sender.flush();
+  expect(sent).toEqual([
+    [50, 51],
+    [52, 53],
+  ]);
+  sender.onAdopted(0, []); // the first batch was confirmed, the second never is
+  sender.abandon();
+  expect([...first, ...second].map((c) => c.outcome)).toEqual(["handedOver", "handedOver", "kept", "kept"]);
+  expect([sender.moved, sender.kept, sender.settled]).toEqual([2, 2, true]);
 });

@@ -38,6 +38,8 @@ export class ConnectionSender {
   failed = 0;
   /** Closed by the client while queued (a reset, say): nothing left to hand over. */
   gone = 0;
+  /** Unconfirmed when the peer went away: kept and served here (see abandon). */
+  kept = 0;
 
   constructor(
     private readonly send: Send,
@@ -53,9 +55,15 @@ export class ConnectionSender {
 
   /** Queues one connection; batches go out on the next tick, or at once when full. */
   add(c: ReleasedConnection): void {
-    if (this.broken || this.refused.delete(c.fd)) {
-      // Nobody to hand it to, and keep() would only release it again: let it go. We hold the
-      // last reference, so the client sees a FIN at a request boundary (never a cut request).
+    if (this.broken) {
+      // Nobody to hand it to: it stays here and is served here.
+      this.kept++;
+      c.keep();
+      return;
+    }
+    if (this.refused.delete(c.fd)) {
+      // Refused twice by this peer, and keep() would only release it again: let it go. We hold
+      // the last reference, so the client sees a FIN at a request boundary (never a cut request).
       this.failed++;
       c.handedOver();
       return;
@@ -114,7 +122,7 @@ export class ConnectionSender {
         // The channel itself failed: nothing more can go over it.
         console.error(
           `liveframe: handing ${batch.length} connections over failed: ${(err as Error).message}; ` +
-            `the channel is unusable, so these and every later one are closed here with a FIN, at a request boundary`,
+            `the channel is unusable, so these and every later one stay here and are served here`,
         );
         this.queued.unshift(...batch);
         this.abandon();
@@ -166,18 +174,26 @@ export class ConnectionSender {
   }
 
   /**
-   * The peer is gone. Whatever it adopted lives on in its copies, if it still runs; whatever
-   * it did not, we hold the last reference to: dropping ours closes it with a FIN at a request
-   * boundary. (keep() would hand it straight back to the release callback, in a loop.)
+   * The peer is gone (it died, or the channel broke). Whatever it confirmed is its own now;
+   * whatever it did not confirm, this process still holds (its copy is dropped only on the
+   * peer's confirmation): serve it here, never close it because the peer died. A peer that
+   * died took its copies with it; a peer that could not receive a batch never had them.
    */
   abandon(): void {
+    if (this.broken) return;
     this.broken = true;
     const left = [...this.queued];
     for (const conns of this.inFlight.values()) left.push(...conns);
     this.queued = [];
     this.inFlight.clear();
-    this.failed += left.length;
-    for (const c of left) c.handedOver();
+    for (const c of left) {
+      if (c.closed) {
+        this.gone++;
+        continue;
+      }
+      this.kept++;
+      c.keep();
+    }
   }
 }
 

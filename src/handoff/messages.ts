@@ -33,14 +33,25 @@ export type BootConfig = z.infer<typeof bootConfigSchema>;
 export const supervisorMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("boot"), config: bootConfigSchema }),
   /**
-   * Carries one fd per listener, in order. `reserve` (extension): connections a take will bring
-   * soon (the old generation's count); hold fds free for them rather than fill up from the backlog.
+   * Carries one fd per listener, in order. Also sent to a generation that was handing over
+   * when its peer died mid-takeover: it stops handing over and serves again. `reserve`
+   * (extension): connections a take will bring soon (the old generation's count); hold fds free
+   * for them rather than fill up from the backlog.
    */
   z.object({ type: z.literal("listen"), listeners: z.array(listenerInfoSchema).min(1).max(64), reserve: count.optional() }),
-  /** Carries 2 fds: the stream and fd ends of a channel to generation `to`. Hand everything over. */
+  /**
+   * Carries 2 fds: the stream and fd ends of a channel to generation `to`. Hand everything
+   * over: idle connections now, busy ones as they finish (up to the drain timeout). The first
+   * `give` is all or nothing: nothing moves unless `to` can take every connection held (peer
+   * `offer`/`capacity`), else `give-aborted`. Sent again to a generation already draining when a
+   * newer generation serves: its late connections go there from now on, as many as that one has
+   * room for (the previous channel is finished and closed).
+   */
   z.object({ type: z.literal("give"), to: generationNumber }),
   /** Carries 2 fds: the channel from generation `from`. Adopt what arrives. */
   z.object({ type: z.literal("take"), from: generationNumber }),
+  /** A draining generation must end now (too many draining at once): cut its busy requests. */
+  z.object({ type: z.literal("cut"), reason: z.string().max(1024) }),
   z.object({ type: z.literal("stop"), timeoutMs: ms }),
 ]);
 export type SupervisorMessage = z.infer<typeof supervisorMessageSchema>;
@@ -52,6 +63,7 @@ export const connectionCountsSchema = z.object({
   busy: count,
   released: count,
   releasing: count.optional(),
+  completed: count.optional(),
 });
 export type ConnectionCounts = z.infer<typeof connectionCountsSchema>;
 
@@ -63,19 +75,46 @@ export const generationMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("boot-failed"), error: z.string().max(64 * 1024) }),
   z.object({ type: z.literal("listening"), count }),
   /**
-   * The old generation's last word: everything it held has moved or finished. With `error`
-   * (extension), the give did not happen: nothing moved, it keeps serving all it holds, and
-   * `error` says why (the new generation cannot take them all, or the give's fds were lost).
+   * After a `give`: every connection that was idle has moved to generation `to` (or failed to);
+   * `busy` requests finish here and their connections follow as they become idle. The reload's
+   * outcome is reported on this message, not when the drain ends.
+   */
+  z.object({ type: z.literal("handed-over"), to: generationNumber, connectionsMoved: count, failed: count, busy: count, open: count }),
+  /**
+   * A `give` that did not go through, or stopped: nothing unconfirmed was dropped; this
+   * generation serves every connection it still holds. `cause`: `peer-gone`, the peer went away
+   * mid-handover (it died, or the channel broke; it waits for a `listen` to serve again or a
+   * `give` to a replacement); `no-channel`, the channel to the peer could not be opened or
+   * received (at the fd limit, say); `capacity`, the peer cannot take every connection held
+   * (its fd limit) or did not say how many it can. In the last two nothing moved and `reason`
+   * says why, for the reload to fail with.
+   */
+  z.object({
+    type: z.literal("give-aborted"),
+    to: generationNumber,
+    reason: z.string().max(4096),
+    open: count,
+    busy: count,
+    /** It still accepts on its listeners (the give failed before it stopped): no `listen` needed. */
+    accepting: z.boolean().optional(),
+    cause: z.enum(["peer-gone", "no-channel", "capacity"]).optional(),
+  }),
+  /**
+   * The old generation's last word: everything it held has moved or finished. `connectionsMoved`
+   * counts all moves, `movedLate` those after `handed-over`; requests that were running at the
+   * `give` (and any that followed on the same connections) completed or were cut.
    */
   z.object({
     type: z.literal("given"),
     connectionsMoved: count,
-    requestsDrained: count,
-    closedBusy: count,
+    movedLate: count,
+    requestsCompleted: count,
+    requestsCut: count,
     failed: count,
-    error: z.string().max(64 * 1024).optional(),
   }),
-  z.object({ type: z.literal("taken"), connectionsAdopted: count }),
+  /** Progress of one `take` (sent after each adopted batch): the supervisor knows what moved even if the giver dies. */
+  z.object({ type: z.literal("taking"), from: generationNumber, connectionsAdopted: count }),
+  z.object({ type: z.literal("taken"), from: generationNumber.optional(), connectionsAdopted: count }),
   z.object({ type: z.literal("counts"), counts: connectionCountsSchema }),
   z.object({ type: z.literal("stopped") }),
 ]);
@@ -99,20 +138,50 @@ export const peerMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("adopted"), batch: count, failed: z.array(count) }),
   /** No more connections will come. */
   z.object({ type: z.literal("done"), connectionsMoved: count }),
-  /** Old → new, before anything moves: it holds this many connections. Answered by `capacity`. */
+  /**
+   * Old → new, before a connection moves: it holds this many connections (all it holds, on the
+   * first give; later, the ones it wants to move and has no room granted for). Answered by `capacity`.
+   */
   z.object({ type: z.literal("offer"), connections: count }),
-  /** New → old: it can adopt this many now (fds held for them) before it nears `fdLimit`. */
+  /**
+   * New → old: it holds fds for this many more of the offered connections (at most what was
+   * offered; added to earlier grants on this channel) and nears `fdLimit` beyond that.
+   */
   z.object({ type: z.literal("capacity"), connections: count, fdLimit: count }),
 ]);
 export type PeerMessage = z.infer<typeof peerMessageSchema>;
 
 // ── control socket (CLI ↔ supervisor) ──────────────────────────────────────────────────
 export const controlRequestSchema = z.discriminatedUnion("cmd", [
-  z.object({ cmd: z.literal("reload"), timeoutMs: z.number().positive().max(86_400_000) }),
+  /** Without `timeoutMs` the server's own ready timeout applies (`start --timeout`). */
+  z.object({ cmd: z.literal("reload"), timeoutMs: z.number().positive().max(86_400_000).optional() }),
   z.object({ cmd: z.literal("status") }),
   z.object({ cmd: z.literal("stop") }),
 ]);
 export type ControlRequest = z.infer<typeof controlRequestSchema>;
+
+/** A draining generation's end, recorded on the reload that made it drain. */
+export const drainResultSchema = z.object({
+  generation: count,
+  requestsCompleted: count,
+  requestsCut: count,
+  movedLate: count,
+  /** Set when it did not end by itself: killed, crashed, or cut because too many drained at once. */
+  note: z.string().optional(),
+  at: z.string(),
+});
+
+/** A generation finishing busy requests in the background after a reload. */
+export const drainingGenerationSchema = z.object({
+  generation: count,
+  pid: z.number().int(),
+  busy: count,
+  open: count,
+  /** ISO time its busy requests are cut. */
+  deadline: z.string(),
+  /** The generation its late connections go to. */
+  handingTo: count,
+});
 
 export const reloadOutcomeSchema = z.object({
   ok: z.boolean(),
@@ -125,6 +194,14 @@ export const reloadOutcomeSchema = z.object({
   connectionsMoved: count,
   requestsDrained: count,
   closedBusy: count.optional(),
+  /** Requests still running in the old generation when the reload returned: they finish there. */
+  busyDraining: count.optional(),
+  drainDeadline: z.string().optional(),
+  /** Filled in later, when the old generation has drained. */
+  drained: drainResultSchema.optional(),
+  /** The old generation died during the handover: how (its exit), and what it still held. */
+  oldGenerationDied: z.string().optional(),
+  connectionsLost: count.optional(),
   standby: z.boolean().optional(),
   error: z.string().optional(),
   reason: z.string().optional(),
@@ -142,6 +219,9 @@ export const statusReportSchema = z.object({
   restarts: count,
   runtimeDir: z.string(),
   standbyPid: z.number().int().optional(),
+  phase: z.string().optional(),
+  draining: z.array(drainingGenerationSchema).optional(),
+  readyTimeoutMs: ms.optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [

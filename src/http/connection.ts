@@ -368,6 +368,7 @@ export class Connection {
 
   /** The response is complete: next request, or close. */
   finish(): void {
+    this.server.completedCount++;
     if (this.bodyCtl !== null) {
       // Answered without reading the whole body: the connection cannot carry another request.
       failBodyStream(this, new Error("the response was sent before the request body was read"));

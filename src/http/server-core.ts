@@ -69,6 +69,8 @@ export class ServerCore implements HttpServer {
     },
   });
   private releasedCount = 0;
+  /** Responses completed since this server was created (Connection.finish counts them). */
+  completedCount = 0;
   private tick: ReturnType<typeof setInterval> | null = null;
   private readonly tickMs: number;
   /** stop() was called: connections close once their current request is answered. */
@@ -229,11 +231,25 @@ export class ServerCore implements HttpServer {
       else if (c.isIdle) idle++;
       else busy++;
     }
-    return { open: this.conns.size, idle, busy, released: this.releasedCount, releasing: paused };
+    return { open: this.conns.size, idle, busy, released: this.releasedCount, releasing: paused, completed: this.completedCount };
   }
 
-  closeBusy(): void {
-    for (const c of [...this.conns]) if (!c.isIdle && c.state !== State.Released) c.cut();
+  closeBusy(): number {
+    let cut = 0;
+    for (const c of [...this.conns]) {
+      if (!c.isIdle && c.state !== State.Released && c.state !== State.Closed) {
+        cut++;
+        c.cut();
+      }
+    }
+    return cut;
+  }
+
+  stopReleasing(): void {
+    this.releasing = null;
+    // "Kept" means "not offered again during this release": with the release over, a later
+    // release (to another peer) offers every idle connection again.
+    for (const c of this.conns) c.kept = false;
   }
 
   async stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void> {

@@ -16,6 +16,8 @@ export interface ConnectionCounts {
   released: number;
   /** Extension: paused and passed to onReleasable, waiting for handedOver() or keep(). */
   releasing: number;
+  /** Extension: responses completed since the server was created (a drain counts its completed requests by it). */
+  completed: number;
 }
 
 export interface ReleasedConnection {
@@ -71,8 +73,10 @@ export interface HttpServer {
    */
   release(onReleasable: (c: ReleasedConnection) => void): void;
   readonly counts: ConnectionCounts;
-  /** Drain limit reached: close whatever is still busy. */
-  closeBusy(): void;
+  /** Drain limit reached: close whatever is still busy; returns how many were cut. */
+  closeBusy(): number;
+  /** Extension: end release(): connections are served here again, and a later release() offers every idle one. */
+  stopReleasing(): void;
   /** Stop accepting, finish in-flight requests (graceful, default) up to timeoutMs, close idle connections. */
   stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
 }

@@ -97,7 +97,7 @@ export async function sendControl(
   socket.write(JSON.stringify(req) + "\n");
   const limit =
     req.cmd === "reload"
-      ? req.timeoutMs + RELOAD_DRAIN_ALLOWANCE_MS
+      ? (req.timeoutMs ?? o.timeoutMs ?? 86_400_000) + RELOAD_DRAIN_ALLOWANCE_MS // no timeoutMs: the server's ready timeout, which the caller passes
       : (o.timeoutMs ?? (req.cmd === "status" ? DEFAULT_STATUS_TIMEOUT_MS : DEFAULT_STOP_TIMEOUT_MS));
   const timer = setTimeout(
     () => answer.reject(new ControlError("timeout", `the supervisor at ${path} did not answer ${req.cmd} within ${limit / 1000} s (timed out)${silenceHint(supervisorPid, req.cmd)}`)),

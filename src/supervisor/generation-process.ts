@@ -17,6 +17,8 @@ import {
 const GENERATION_MAIN = new URL("../generation/main.ts", import.meta.url).pathname;
 /** Enough of a failed generation's stderr to show its error, not a whole log. */
 const STDERR_TAIL_BYTES = 4096;
+/** How long after a generation's exit its channel may stay open for its last messages. */
+const CHANNEL_AFTER_EXIT_MS = 1_000;
 /** poll(2) event bits: the peer closed its end or the socket failed (it is dead or leaving). */
 const POLLERR = 0x008;
 const POLLHUP = 0x010;
@@ -26,7 +28,7 @@ type MessageType = GenerationMessage["type"];
 type MessageOf<T extends MessageType> = Extract<GenerationMessage, { type: T }>;
 
 interface Waiter {
-  type: MessageType;
+  types: readonly MessageType[];
   resolve(m: GenerationMessage): void;
   reject(e: Error): void;
 }
@@ -51,6 +53,15 @@ export class GenerationProcess {
   /** When boot() sent the config (performance.now()). */
   bootSentAt: number | null = null;
   counts: ConnectionCounts = { open: 0, idle: 0, busy: 0, released: 0 };
+  /** Connections it adopted from each generation (by number), as it reported them (`taking`, `taken`). */
+  readonly adoptedFrom = new Map<number, number>();
+  /** Its `given` (the end of its drain), kept: it can arrive before the supervisor lists it as draining. */
+  givenReport: MessageOf<"given"> | null = null;
+  /** Resolves once its channel closed: everything it sent has been read. */
+  readonly channelClosed: Promise<void>;
+  private resolveChannelClosed!: () => void;
+  /** Generations whose handover to this one ended (`taken`). */
+  readonly takenFrom = new Set<number>();
   /** Set once it exits; `exited` resolves then. */
   exit: ExitInfo | null = null;
   readonly exited: Promise<ExitInfo>;
@@ -58,6 +69,8 @@ export class GenerationProcess {
   startedAt = performance.now();
   /** The supervisor expects this exit (it asked the generation to give or stop, or killed it). */
   expectingExit = false;
+  /** A graceful stop was sent on its own (a hand-back it could not make): it finishes its connections and exits. */
+  stopSent = false;
   private channel: Channel<GenerationMessage, SupervisorMessage> | null = null;
   private waiters: Waiter[] = [];
   private stderrTail = "";
@@ -70,11 +83,15 @@ export class GenerationProcess {
     private readonly onUnexpectedMessage: (g: GenerationProcess, m: GenerationMessage) => void,
   ) {
     this.pid = proc.pid;
+    this.channelClosed = new Promise((r) => (this.resolveChannelClosed = r));
     this.exited = proc.exited.then((): ExitInfo => {
       const exit: ExitInfo = { code: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) };
       this.exit = exit;
       this.failWaiters(new Error(this.describeExit()));
-      this.channel?.close();
+      // Its last messages may still be unread (the exit can be reported first): the channel
+      // closes on their EOF, which follows at once since the process is gone; bounded anyway.
+      if (!this.channel) this.resolveChannelClosed();
+      setTimeout(() => this.channel?.close(), CHANNEL_AFTER_EXIT_MS).unref();
       return exit;
     });
   }
@@ -166,6 +183,11 @@ export class GenerationProcess {
    * to boot, exits, or says nothing within `timeoutMs` (`what` names the wait in the error).
    */
   waitFor<T extends MessageType>(type: T, timeoutMs: number, what: string): Promise<MessageOf<T>> {
+    return this.waitForAny([type], timeoutMs, what);
+  }
+
+  /** Like waitFor, for the first message of any of `types`. */
+  waitForAny<T extends MessageType>(types: readonly T[], timeoutMs: number, what: string): Promise<MessageOf<T>> {
     if (this.exit) return Promise.reject(new Error(this.describeExit()));
     if (this.bootError) return Promise.reject(new Error(this.bootError));
     return new Promise<MessageOf<T>>((resolve, reject) => {
@@ -174,7 +196,7 @@ export class GenerationProcess {
         reject(new Error(`${this.name} was not ${what} within ${fmtSeconds(timeoutMs)}`));
       }, timeoutMs);
       const waiter: Waiter = {
-        type,
+        types,
         resolve: (m) => {
           clearTimeout(timer);
           resolve(m as MessageOf<T>);
@@ -218,6 +240,7 @@ export class GenerationProcess {
           this.onMessage(m);
         },
         close: (error) => {
+          this.resolveChannelClosed();
           if (error) {
             console.error(`liveframe: ${error.message}; stopping ${this.name}`);
             this.kill();
@@ -237,12 +260,18 @@ export class GenerationProcess {
       this.runtimeMs = m.runtimeMs;
       return;
     }
+    if (m.type === "given") this.givenReport = m;
+    if (m.type === "taking" || m.type === "taken") {
+      this.adoptedFrom.set(m.from ?? 0, m.connectionsAdopted);
+      if (m.type === "taking") return;
+      this.takenFrom.add(m.from ?? 0);
+    }
     if (m.type === "boot-failed") {
       this.bootError = m.error;
       this.failWaiters(new Error(m.error));
       return;
     }
-    const i = this.waiters.findIndex((w) => w.type === m.type);
+    const i = this.waiters.findIndex((w) => w.types.includes(m.type));
     if (i >= 0) {
       const [w] = this.waiters.splice(i, 1);
       w!.resolve(m);

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { SupervisorProcess } from "./supervisor.ts";
 import { supervisorOptionsSchema, type Supervisor, type SupervisorOptions } from "./types.ts";
 
-export type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorEventType, SupervisorOptions } from "./types.ts";
+export type { DrainingGeneration, ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorEventType, SupervisorOptions } from "./types.ts";
 export { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_READY_TIMEOUT_MS } from "./types.ts";
 export { sendControl, type StopResult } from "./client.ts";
 

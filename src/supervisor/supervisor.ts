@@ -1,21 +1,34 @@
 // The supervisor: owns the listeners and the control socket, runs one serving generation at a
 // time (old and new both serve for the moment of a handover), replaces a crashed one, and
-// reloads on request. It keeps the next generation's process started ahead of need (the
-// standby, see standby.ts): a reload or restart then only imports the app. So it normally has
-// two child processes (the serving generation and the standby), three during a reload.
+// reloads on request. A reload returns once the new generation serves and the idle connections
+// moved; old generations with busy requests drain in the background (bounded in number and
+// time) and hand each connection to the generation serving *now* as it becomes idle. It keeps
+// the next generation's process started ahead of need (the standby, see standby.ts): a reload
+// or restart then only imports the app. Its phase is one field (phase.ts).
 import { close } from "../../ffi/index.ts";
 import { channelPair, type BootConfig, type GenerationMessage } from "../handoff/index.ts";
 import { ControlServer, missingStateMessage } from "./control.ts";
 import { fmtSeconds, GenerationProcess } from "./generation-process.ts";
+import { backoffMs } from "./backoff.ts";
 import { closeListeners, openListeners, type Listener } from "./listeners.ts";
+import { DrainingGenerations } from "./draining.ts";
+import { PhaseMachine } from "./phase.ts";
 import { prepareRuntimeDir } from "./runtime-dir.ts";
 import { changedFile, envKey, runtimeFingerprint } from "./standby.ts";
 import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
 
 /** `status` shows this many recent reloads. */
 const RELOAD_HISTORY = 20;
-/** Once the new generation accepts, how long the old one may take beyond the drain timeout to hand over and exit. */
-const GIVE_GRACE_MS = 10_000;
+/**
+ * How long the old generation may take to report that its idle connections moved. Moving 1,000
+ * idle connections takes tens of ms; this bounds a reload whose old generation is frozen (SIGSTOP)
+ * or overloaded: the reload then reports what the new generation observed and returns.
+ */
+const HANDOVER_REPORT_TIMEOUT_MS = 10_000;
+/** After the old generation died mid-handover, how long to wait for the new one's final adoption count. */
+const TAKEN_AFTER_DEATH_MS = 2_000;
+/** How long a generation made to serve again (its successor died mid-takeover) may take to accept. */
+const RELISTEN_TIMEOUT_MS = 5_000;
 /** Crash restarts back off from this... */
 const RESTART_BACKOFF_MIN_MS = 250;
 /** ...doubling up to this, so a crash loop neither spins nor waits too long once fixed. */
@@ -28,6 +41,14 @@ const STOP_GRACE_MS = 5_000;
 const STANDBY_RESPAWN_MIN_MS = 250;
 /** ...doubling up to this: a runtime that cannot even import must not become a spawn loop. */
 const STANDBY_RESPAWN_MAX_MS = 30_000;
+
+/** How a handover's first step ended. */
+type HandoverStart =
+  | { kind: "handed-over"; connectionsMoved: number; busy: number }
+  | { kind: "next-died" }
+  | { kind: "give-aborted"; reason: string; accepting: boolean; cause?: "peer-gone" | "no-channel" | "capacity" }
+  | { kind: "old-died"; connectionsMoved: number; connectionsLost: number; how: string }
+  | { kind: "silent"; connectionsMoved: number; why: string };
 
 /** The next generation's process, spawned ahead of need, and what it was spawned with. */
 interface Standby {
@@ -45,9 +66,8 @@ export class SupervisorProcess implements Supervisor {
   private active!: GenerationProcess;
   private readonly generations = new Set<GenerationProcess>();
   private nextNumber = 1;
-  private reloading: { from: number; to: number; startedAt: number; next?: GenerationProcess } | null = null;
-  private restarting = false;
-  private stopping: Promise<void> | null = null;
+  private readonly phase = new PhaseMachine<GenerationProcess>();
+  private readonly draining: DrainingGenerations;
   private readonly reloads: ReloadOutcome[] = [];
   private restarts = 0;
   private crashesInARow = 0;
@@ -64,6 +84,7 @@ export class SupervisorProcess implements Supervisor {
     private readonly listeners: Listener[],
   ) {
     this.exited = new Promise((r) => (this.resolveExited = r));
+    this.draining = new DrainingGenerations(o.drainTimeoutMs, (e) => this.emit(e));
   }
 
   static async start(o: SupervisorOptions): Promise<SupervisorProcess> {
@@ -85,6 +106,7 @@ export class SupervisorProcess implements Supervisor {
       if (!o.listenFds) closeListeners(listeners);
       throw new Error(`cannot create the control socket ${controlPath}: ${(err as Error).message}`);
     }
+    s.phase.serve();
     if (o.handleSignals !== false) s.installSignals();
     s.emit({ type: "ready", generation: s.active.number, pid: s.active.pid, listeners: listeners.map((l) => l.info) });
     s.prepareStandby();
@@ -105,11 +127,14 @@ export class SupervisorProcess implements Supervisor {
       restarts: this.restarts,
       runtimeDir: this.o.runtimeDir,
       standbyPid: this.standbyPid(),
+      phase: this.phase.name,
+      draining: this.draining.report(),
+      readyTimeoutMs: this.o.readyTimeoutMs,
     };
   }
 
   async reload(opts: { timeoutMs?: number; reason?: string } = {}): Promise<ReloadOutcome> {
-    const from = this.active;
+    let from = this.active;
     const refused = (error: string): ReloadOutcome => {
       const outcome: ReloadOutcome = {
         ok: false,
@@ -125,35 +150,28 @@ export class SupervisorProcess implements Supervisor {
       this.emit({ type: "reload-failed", outcome, refused: true });
       return outcome;
     };
-    if (this.stopping) return refused("the server is stopping: nothing to reload");
-    if (this.reloading) {
-      const r = this.reloading;
-      return refused(
-        `a reload is already in progress (generation ${r.from} → ${r.to}, started ${fmtSeconds(performance.now() - r.startedAt)} ago): wait for it to finish, then retry`,
-      );
-    }
-    if (this.restarting) {
-      return refused(
-        `the supervisor is restarting a crashed generation (attempt ${this.crashesInARow}); each attempt loads ${this.o.entry} afresh, so a fixed app is picked up by the next one`,
-      );
-    }
+    const notNow = this.whyNoReloadNow();
+    if (notNow !== null) return refused(notNow);
     // The runtime dir may have been removed since the last look: put it back first, and never
     // start a generation whose state file went away (it would start that state empty).
     this.control?.ensure();
     const lost = (await this.control?.waitForStateFiles()) ?? [];
     if (lost.length > 0) return refused(missingStateMessage(lost));
-    if (this.stopping || this.reloading || this.restarting) {
-      return refused("another reload, a restart or a stop began while this one waited for a state file: retry");
+    // A reload, restart or stop may have begun (or a restart come and gone) while this one waited.
+    const stillNot = this.whyNoReloadNow();
+    if (stillNot !== null || this.active !== from) {
+      from = this.active;
+      return refused(`${stillNot ?? "a crashed generation was replaced"} while this reload waited for a state file: retry`);
     }
     const timeoutMs = opts.timeoutMs ?? this.o.readyTimeoutMs;
     const t0 = performance.now();
     const at = new Date().toISOString();
-    this.reloading = { from: from.number, to: this.nextNumber, startedAt: t0 };
+    const reloading = this.phase.reload(from.number, this.nextNumber, t0);
     this.emit({ type: "reloading", from: from.number, reason: opts.reason });
     let next: GenerationProcess | undefined;
     let outcome: ReloadOutcome;
     try {
-      next = await this.bootGeneration(timeoutMs, (g) => this.reloading && (this.reloading.next = g));
+      next = await this.bootGeneration(timeoutMs, (g) => (reloading.next = g));
       this.abandonIfStopping(next, "reload");
       const readyMs = performance.now() - t0;
       // The new generation holds fds for the old one's connections rather than fill up from the backlog.
@@ -164,8 +182,6 @@ export class SupervisorProcess implements Supervisor {
       const old = this.active;
       this.active = next;
       this.crashesInARow = 0;
-      const given = await this.handOver(old, next);
-      if (!next.alive) throw new Error(`${next.describeExit()} while taking over; the supervisor starts the app again`);
       outcome = {
         ok: true,
         from: from.number,
@@ -173,15 +189,19 @@ export class SupervisorProcess implements Supervisor {
         pid: next.pid,
         readyMs,
         servingMs,
-        totalMs: performance.now() - t0,
-        ...given,
+        totalMs: 0,
+        connectionsMoved: 0,
+        requestsDrained: 0,
         standby: next.prestarted,
         reason: opts.reason,
         at,
       };
+      await this.handOver(old, next, outcome);
+      outcome.totalMs = performance.now() - t0;
     } catch (err) {
-      // A refused give already asked the new generation to stop gracefully: its connections finish.
-      if (next !== this.active && !(err instanceof GiveRefused)) next?.kill();
+      // One handing back what it accepted drains instead; one that could not hand back finishes
+      // what it accepted (a graceful stop was sent).
+      if (next && next !== this.active && !this.draining.has(next) && !next.stopSent) next.kill();
       outcome = {
         ok: false,
         from: from.number,
@@ -192,22 +212,46 @@ export class SupervisorProcess implements Supervisor {
         reason: opts.reason,
         at,
       };
-    } finally {
-      this.reloading = null;
     }
-    // Whoever serves now died during the reload (old before the new one took over, or the new
-    // one while taking over): nobody serves, so start the app again.
-    if (!this.active.alive && !this.stopping) void this.restartAfterCrash(this.active);
-    else this.prepareStandby();
+    if (!this.phase.stopping) this.phase.serve();
     this.reloads.push(outcome);
     if (this.reloads.length > RELOAD_HISTORY) this.reloads.shift();
     this.emit({ type: outcome.ok ? "reloaded" : "reload-failed", outcome, ...(outcome.ok && next ? { phases: bootPhases(next) } : {}) });
+    // Whoever serves now died during the reload: nobody serves, so start the app again.
+    if (!this.active.alive && !this.phase.stopping) void this.restartAfterCrash(this.active);
+    else if (!this.phase.stopping) {
+      this.repointDraining();
+      this.prepareStandby();
+    }
     return outcome;
   }
 
+  /** Why a reload cannot start in the current phase, or null if it can (serving). */
+  private whyNoReloadNow(): string | null {
+    const p = this.phase.current;
+    switch (p.name) {
+      case "serving":
+        return null;
+      case "booting":
+        return "the server is still starting: retry once it serves";
+      case "stopping":
+        return "the server is stopping: nothing to reload";
+      case "reloading":
+        return `a reload is already in progress (generation ${p.from} → ${p.to}, started ${fmtSeconds(performance.now() - p.startedAt)} ago): wait for it to finish, then retry`;
+      case "restarting":
+        return `the supervisor is restarting a crashed generation (attempt ${this.crashesInARow}); each attempt loads ${this.o.entry} afresh, so a fixed app is picked up by the next one`;
+    }
+  }
+
   stop(): Promise<void> {
-    this.stopping ??= this.doStop();
-    return this.stopping;
+    const p = this.phase.current;
+    if (p.name === "stopping") return p.done;
+    const booting = p.name === "reloading" ? p.next : null;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    this.phase.stop(done);
+    void this.doStop(booting).then(resolveDone);
+    return done;
   }
 
   /**
@@ -215,7 +259,7 @@ export class SupervisorProcess implements Supervisor {
    * must not go on to listen or take (the stop has already told the others to finish).
    */
   private abandonIfStopping(g: GenerationProcess, what: "reload" | "restart"): void {
-    if (!this.stopping) return;
+    if (!this.phase.stopping) return;
     g.kill();
     throw new Error(`the server is stopping: ${what} abandoned`);
   }
@@ -243,7 +287,7 @@ export class SupervisorProcess implements Supervisor {
     };
     const env = this.generationEnv();
     let g = await this.takeStandby(env);
-    if (g && this.stopping) {
+    if (g && this.phase.stopping) {
       g.kill();
       throw new Error("the server is stopping: no new generation started");
     }
@@ -255,7 +299,7 @@ export class SupervisorProcess implements Supervisor {
     if (g) g.prestarted = true;
     else {
       g = await this.spawnProcess(env);
-      if (this.stopping) {
+      if (this.phase.stopping) {
         g.kill();
         throw new Error("the server is stopping: no new generation started");
       }
@@ -281,7 +325,7 @@ export class SupervisorProcess implements Supervisor {
 
   /** Spawns a generation process (it imports liveframe's runtime, then waits for boot). */
   private async spawnProcess(env: Record<string, string | undefined>): Promise<GenerationProcess> {
-    const g = await GenerationProcess.spawn({ runtimeDir: this.o.runtimeDir, env, onMessage: (gen, m) => this.onStrayMessage(gen, m) });
+    const g = await GenerationProcess.spawn({ runtimeDir: this.o.runtimeDir, env, onMessage: (gen, m) => this.onGenerationMessage(gen, m) });
     this.generations.add(g);
     void g.exited.then(() => this.onExit(g));
     return g;
@@ -289,7 +333,7 @@ export class SupervisorProcess implements Supervisor {
 
   /** Starts the standby if there is none (after `delayMs`, when one died unused). */
   private prepareStandby(delayMs = 0): void {
-    if (this.o.standby === false || this.stopping || this.standby || this.standbyTimer) return;
+    if (this.o.standby === false || this.phase.stopping || this.standby || this.standbyTimer) return;
     if (delayMs > 0) {
       this.standbyTimer = setTimeout(() => {
         this.standbyTimer = null;
@@ -307,7 +351,7 @@ export class SupervisorProcess implements Supervisor {
       (g) => {
         standby.process = g;
         // A stop that began while it was spawning has no use for it.
-        if (this.stopping) g.kill();
+        if (this.phase.stopping) g.kill();
       },
       (err: Error) => {
         if (this.standby !== standby) return;
@@ -350,10 +394,9 @@ export class SupervisorProcess implements Supervisor {
 
   /** The standby died unused: say so, and prepare another (backing off if it keeps dying). */
   private standbyDied(why: string): void {
-    if (this.stopping) return;
+    if (this.phase.stopping) return;
     this.standbyFailures++;
-    const delayMs =
-      this.standbyFailures === 1 ? 0 : Math.min(STANDBY_RESPAWN_MAX_MS, STANDBY_RESPAWN_MIN_MS * 2 ** (this.standbyFailures - 2));
+    const delayMs = backoffMs(this.standbyFailures, STANDBY_RESPAWN_MIN_MS, STANDBY_RESPAWN_MAX_MS);
     console.error(`liveframe: ${why}; preparing another standby${delayMs > 0 ? ` in ${fmtSeconds(delayMs)}` : ""} (a reload meanwhile spawns its generation directly)`);
     this.prepareStandby(delayMs);
   }
@@ -376,60 +419,201 @@ export class SupervisorProcess implements Supervisor {
   }
 
   /**
-   * Connects old and new generation by a fresh channel; the old one stops accepting and
-   * sends every connection over as it reaches a request boundary, then exits.
+   * Connects `from` and `to` by a fresh channel and tells `to` to take and `from` to give.
+   * False if `to` cannot be told (it is gone): `from` was told nothing and keeps what it holds.
    */
-  private async handOver(old: GenerationProcess, next: GenerationProcess) {
-    const none = { connectionsMoved: 0, requestsDrained: 0, closedBusy: 0 };
-    if (!old.alive) return none; // it crashed meanwhile: its connections died with it
+  private connect(from: GenerationProcess, to: GenerationProcess): { took: boolean; gave: boolean } {
     const [a, b] = channelPair();
-    const taken = next.waitFor("taken", this.o.drainTimeoutMs + GIVE_GRACE_MS, "done adopting");
-    taken.catch(() => {});
-    if (!next.send({ type: "take", from: old.number }, [b.stream, b.fds])) {
+    try {
+      if (!to.send({ type: "take", from: from.number }, [b.stream, b.fds])) return { took: false, gave: false };
+      return { took: true, gave: from.send({ type: "give", to: to.number }, [a.stream, a.fds]) };
+    } finally {
+      for (const fd of [a.stream, a.fds, b.stream, b.fds]) close(fd);
+    }
+  }
+
+  /**
+   * The reload's handover: the old generation hands its idle connections to the new one at
+   * once and reports; busy ones finish in the background (see `draining`). Fills `outcome`
+   * with what is known. Throws when the reload failed: the new generation died mid-takeover
+   * or the old one could not give; the old one then serves again with all it still holds.
+   */
+  private async handOver(old: GenerationProcess, next: GenerationProcess, outcome: ReloadOutcome): Promise<void> {
+    if (!old.alive) {
+      // It crashed meanwhile: its connections died with it.
+      outcome.oldGenerationDied = old.describeExit();
+      return;
+    }
+    const heldBefore = old.counts.open;
+    const reported = old.waitForAny(["handed-over", "give-aborted"], HANDOVER_REPORT_TIMEOUT_MS, "done handing over its idle connections");
+    reported.catch(() => {});
+    old.expectingExit = true;
+    const { took, gave } = this.connect(old, next);
+    if (!took) {
       // The old generation got nothing and still serves everything it holds: it stays the
       // active one and the reload fails; only the new one goes (it may have accepted a few
       // connections already: those are lost, the old one's are not).
-      for (const fd of [a.stream, a.fds, b.stream, b.fds]) close(fd);
+      old.expectingExit = false;
       this.active = old;
       next.kill();
       throw new Error(`${next.exit ? next.describeExit() : `${next.name} closed its channel`} before it could take over; generation ${old.number} keeps serving`);
     }
-    // Waited for only now: a waiter left behind by a failed take would swallow the `given`
-    // of a later reload.
-    old.expectingExit = true;
-    const given = old.waitFor("given", this.o.drainTimeoutMs + GIVE_GRACE_MS, "done handing over");
-    given.catch(() => {});
-    const sent = old.send({ type: "give", to: next.number }, [a.stream, a.fds]);
-    for (const fd of [a.stream, a.fds, b.stream, b.fds]) close(fd);
-    if (!sent) {
-      // Its channel is gone (it is dying or dead): the new one serves; bound the old one's life.
-      old.kill();
-      return none;
+    if (!gave) old.kill(); // its channel is gone (it is dying or dead): bound its life
+    const start = await this.firstReport(old, next, reported, heldBefore);
+    switch (start.kind) {
+      case "handed-over":
+        outcome.connectionsMoved = start.connectionsMoved;
+        outcome.busyDraining = start.busy;
+        this.draining.add(old, next.number, outcome);
+        outcome.drainDeadline = this.draining.deadlineOf(old);
+        return;
+      case "old-died":
+        outcome.connectionsMoved = start.connectionsMoved;
+        outcome.connectionsLost = start.connectionsLost;
+        outcome.oldGenerationDied = start.how;
+        return;
+      case "silent":
+        outcome.connectionsMoved = start.connectionsMoved;
+        this.draining.add(old, next.number, outcome);
+        outcome.drainDeadline = this.draining.deadlineOf(old);
+        console.error(`liveframe: ${start.why}`);
+        return;
+      case "next-died":
+      case "give-aborted": {
+        // Its last `taking` may still be in its channel: read to the end first.
+        if (!next.alive) await next.channelClosed;
+        const lost = next.adoptedFrom.get(old.number) ?? 0;
+        // Nothing moved when the give could not start (no channel, or no room for everything at
+        // the new generation): its reason is the whole story (with what to do).
+        const nothingMoved = start.kind === "give-aborted" && (start.cause === "capacity" || start.cause === "no-channel");
+        const cause =
+          start.kind === "next-died" || !next.alive
+            ? `${next.describeExit()} while taking over${lost > 0 ? ` (the ${lost} connections it had taken died with it)` : ""}`
+            : nothingMoved
+              ? start.reason
+              : `generation ${old.number} could not hand over: ${start.reason}`;
+        this.active = old;
+        old.expectingExit = false;
+        await this.serveAgain(old, next, start.kind === "give-aborted" && start.accepting);
+        if (nothingMoved) throw new Error(cause);
+        throw new Error(`${cause}; generation ${old.number} serves again with every connection it still holds`);
+      }
     }
-    let g: Extract<GenerationMessage, { type: "given" }>;
-    try {
-      g = await given;
-    } catch (err) {
-      // The old one crashed or lingers: the new one serves anyway; bound the old one's life.
-      console.error(`liveframe: ${(err as Error).message}; the new generation serves; stopping the old one`);
-      old.kill();
-      return none;
-    }
-    if (g.error !== undefined) {
-      // Nothing moved and the old generation serves everything it held: it stays the active one
-      // and the reload fails with its reason. The new one finishes what it accepted meanwhile.
-      this.active = old;
-      old.expectingExit = false;
-      next.expectingExit = true;
-      if (!next.send({ type: "stop", timeoutMs: this.o.drainTimeoutMs })) next.kill();
-      throw new GiveRefused(g.error);
-    }
-    await taken.catch(() => {});
-    return { connectionsMoved: g.connectionsMoved, requestsDrained: g.requestsDrained, closedBusy: g.closedBusy };
   }
 
-  private onStrayMessage(g: GenerationProcess, m: GenerationMessage): void {
-    if (m.type === "given" || m.type === "taken" || m.type === "stopped") return;
+  /** Waits for the old generation's first report, the new one's death, or the old one's. */
+  private async firstReport(
+    old: GenerationProcess,
+    next: GenerationProcess,
+    reported: Promise<
+      | { type: "handed-over"; connectionsMoved: number; busy: number }
+      | { type: "give-aborted"; reason: string; accepting?: boolean; cause?: "peer-gone" | "no-channel" | "capacity" }
+    >,
+    heldBefore: number,
+  ): Promise<HandoverStart> {
+    const nextDied = next.exited.then(() => ({ kind: "next-died" }) as const);
+    const r = await Promise.race([
+      reported.then(
+        (m) =>
+          m.type === "handed-over"
+            ? ({ kind: "handed-over", connectionsMoved: m.connectionsMoved, busy: m.busy } as const)
+            : ({ kind: "give-aborted", reason: m.reason, accepting: m.accepting === true, cause: m.cause } as const),
+        (err: Error) => ({ kind: "failed", err }) as const,
+      ),
+      nextDied,
+    ]);
+    if (r.kind !== "failed") return r;
+    const observed = async () => {
+      // The new generation's own count of what it adopted from the old one: what really moved.
+      if (!next.takenFrom.has(old.number) && next.alive) await next.waitFor("taken", TAKEN_AFTER_DEATH_MS, "done adopting").catch(() => {});
+      return next.adoptedFrom.get(old.number) ?? 0;
+    };
+    if (!old.alive) {
+      if (!next.alive) return { kind: "next-died" };
+      const moved = await observed();
+      return { kind: "old-died", connectionsMoved: moved, connectionsLost: Math.max(0, heldBefore - moved), how: `${old.describeExit()} while handing over` };
+    }
+    const moved = next.adoptedFrom.get(old.number) ?? 0;
+    return {
+      kind: "silent",
+      connectionsMoved: moved,
+      why: `${r.err.message}; ${moved} connections have moved so far; it keeps draining until its deadline, then it is killed`,
+    };
+  }
+
+  /**
+   * The generation `old` was handing over to is gone, or could not take: `old` stops handing
+   * over and accepts again (it still holds every connection the other did not confirm). If the
+   * other one is alive (it accepted connections meanwhile), it hands them back to `old`.
+   */
+  private async serveAgain(old: GenerationProcess, next: GenerationProcess, stillAccepting: boolean): Promise<void> {
+    if (!stillAccepting) {
+      const listening = old.waitFor("listening", RELISTEN_TIMEOUT_MS, "accepting again");
+      listening.catch(() => {});
+      if (!old.send({ type: "listen", listeners: this.listeners.map((l) => l.info) }, this.listeners.map((l) => l.fd))) return;
+      try {
+        await listening;
+      } catch (err) {
+        console.error(`liveframe: ${(err as Error).message}`);
+        return;
+      }
+    }
+    if (!next.alive) return;
+    // It served for a moment: what it accepted goes back to `old`, as in a reload.
+    next.expectingExit = true;
+    const reported = next.waitForAny(["handed-over", "give-aborted"], HANDOVER_REPORT_TIMEOUT_MS, "done handing back");
+    reported.catch(() => {});
+    const { took, gave } = this.connect(next, old);
+    if (!took || !gave) {
+      next.kill();
+      return;
+    }
+    const start = await this.firstReport(next, old, reported, next.counts.open);
+    if (start.kind === "handed-over" || start.kind === "silent") this.draining.add(next, old.number, null);
+    else if (start.kind === "give-aborted" && next.alive) this.stopGracefully(next, `it could not hand back to generation ${old.number}: ${start.reason}`);
+    else next.kill();
+  }
+
+  /**
+   * `g` leaves on its own: it stops accepting, finishes what it serves (idle connections close at
+   * a request boundary), and exits; killed if it takes longer than a stop may.
+   */
+  private stopGracefully(g: GenerationProcess, why: string): void {
+    console.error(`liveframe: ${g.name} stops gracefully: ${why}`);
+    g.expectingExit = true;
+    g.stopSent = true;
+    if (!g.send({ type: "stop", timeoutMs: this.o.drainTimeoutMs })) {
+      g.kill();
+      return;
+    }
+    setTimeout(() => g.kill(), this.o.drainTimeoutMs + STOP_GRACE_MS).unref();
+  }
+
+  /** Points every draining generation at the generation serving now (late connections go there). */
+  private repointDraining(): void {
+    const active = this.active;
+    if (!active.alive) return;
+    for (const g of this.draining.notHandingTo(active)) {
+      const { took, gave } = this.connect(g, active);
+      if (took && gave) this.draining.handingTo(g, active.number);
+    }
+  }
+
+  /** Messages no waiter claimed: a draining generation's news, or a stray. */
+  private onGenerationMessage(g: GenerationProcess, m: GenerationMessage): void {
+    const draining = this.draining.has(g);
+    if (m.type === "given" && draining) {
+      this.draining.finish(g, m);
+      return;
+    }
+    if (m.type === "give-aborted" && draining) {
+      // The generation it handed to is gone: it serves what it holds until one serves again.
+      this.draining.handingTo(g, 0);
+      console.error(`liveframe: generation ${g.number} is draining and ${m.reason}; it keeps its ${m.open} connections (${m.busy} busy) until a generation serves`);
+      if (this.phase.name === "serving") this.repointDraining();
+      return;
+    }
+    if (m.type === "given" || m.type === "taken" || m.type === "stopped" || m.type === "handed-over" || m.type === "give-aborted" || m.type === "listening") return;
     console.error(`liveframe: unexpected ${m.type} from generation ${g.number}: ignored`);
   }
 
@@ -443,53 +627,60 @@ export class SupervisorProcess implements Supervisor {
     // A standby that never booted served nothing: no generation exited.
     if (g.number === 0) return;
     const e = g.exit!;
-    this.emit({ type: "generation-exited", generation: g.number, pid: g.pid, code: e.code, signal: e.signal, expected: g.expectingExit });
-    if (g !== this.active || g.expectingExit || this.stopping) return;
+    const draining = this.draining.has(g);
+    // A draining generation that exits without `given` died with whatever it still held.
+    if (draining && g.givenReport) this.draining.finish(g, g.givenReport);
+    else if (draining) {
+      const note = `${g.describeExit()} while draining: its ${g.counts.open} connections (${g.counts.busy} busy) were lost`;
+      this.draining.finish(g, { requestsCompleted: 0, requestsCut: g.counts.busy, movedLate: 0 }, note);
+    }
+    this.emit({ type: "generation-exited", generation: g.number, pid: g.pid, code: e.code, signal: e.signal, expected: g.expectingExit && !draining });
+    if (g !== this.active || g.expectingExit || this.phase.stopping) return;
     // During a reload the new generation takes over anyway; if that reload fails, it restarts.
-    if (this.reloading) return;
+    if (this.phase.name === "reloading") return;
     void this.restartAfterCrash(g);
   }
 
   /** Replaces a generation that died while serving; the listeners keep queueing meanwhile. */
   private async restartAfterCrash(dead: GenerationProcess): Promise<void> {
-    if (this.restarting) return;
-    this.restarting = true;
-    try {
-      if (performance.now() - dead.startedAt > STABLE_AFTER_MS) this.crashesInARow = 0;
-      for (;;) {
-        this.crashesInARow++;
-        this.restarts++;
-        const delayMs =
-          this.crashesInARow === 1 ? 0 : Math.min(RESTART_BACKOFF_MAX_MS, RESTART_BACKOFF_MIN_MS * 2 ** (this.crashesInARow - 2));
-        const reason =
-          this.crashesInARow > 2
-            ? `crash loop: ${dead.describeExit()} (${this.crashesInARow} failures in a row); backing off ${fmtSeconds(delayMs)}`
-            : dead.describeExit();
-        this.emit({ type: "restarting", generation: this.nextNumber, delayMs, reason, attempt: this.crashesInARow });
-        if (delayMs > 0) await Bun.sleep(delayMs);
-        if (this.stopping) return;
-        try {
-          const g = await this.bootGeneration();
-          this.abandonIfStopping(g, "restart");
-          await this.listenOn(g, this.o.readyTimeoutMs);
-          this.abandonIfStopping(g, "restart");
-          this.active = g;
-          this.emit({ type: "ready", generation: g.number, pid: g.pid, restart: true });
-          this.prepareStandby();
-          return;
-        } catch (err) {
-          if (this.stopping) return;
-          console.error(`liveframe: restart failed: ${(err as Error).message}`);
-        }
+    if (this.phase.name !== "serving") return;
+    if (performance.now() - dead.startedAt > STABLE_AFTER_MS) this.crashesInARow = 0;
+    for (;;) {
+      this.crashesInARow++;
+      this.restarts++;
+      if (this.phase.name === "serving") this.phase.restart(this.crashesInARow);
+      else if (this.phase.name !== "restarting") return;
+      const delayMs = backoffMs(this.crashesInARow, RESTART_BACKOFF_MIN_MS, RESTART_BACKOFF_MAX_MS);
+      const reason =
+        this.crashesInARow > 2
+          ? `crash loop: ${dead.describeExit()} (${this.crashesInARow} failures in a row); backing off ${fmtSeconds(delayMs)}`
+          : dead.describeExit();
+      this.emit({ type: "restarting", generation: this.nextNumber, delayMs, reason, attempt: this.crashesInARow });
+      if (delayMs > 0) await Bun.sleep(delayMs);
+      if (this.phase.stopping) return;
+      try {
+        const g = await this.bootGeneration();
+        this.abandonIfStopping(g, "restart");
+        await this.listenOn(g, this.o.readyTimeoutMs);
+        this.abandonIfStopping(g, "restart");
+        this.active = g;
+        this.phase.serve();
+        this.emit({ type: "ready", generation: g.number, pid: g.pid, restart: true });
+        // Generations that were draining into the dead one hand their late connections here.
+        this.repointDraining();
+        this.prepareStandby();
+        return;
+      } catch (err) {
+        if (this.phase.stopping) return;
+        console.error(`liveframe: restart failed: ${(err as Error).message}`);
       }
-    } finally {
-      this.restarting = false;
     }
   }
 
   // ── control and signals ──────────────────────────────────────────────────────────────
 
-  private async onControl(req: { cmd: "reload"; timeoutMs: number } | { cmd: "status" } | { cmd: "stop" }): Promise<unknown> {
+  private async onControl(req: { cmd: "reload"; timeoutMs?: number } | { cmd: "status" } | { cmd: "stop" }): Promise<unknown> {
+    // The runtime dir may have been removed: put it (and the control socket) back first.
     this.control?.ensure();
     switch (req.cmd) {
       case "reload":
@@ -518,7 +709,7 @@ export class SupervisorProcess implements Supervisor {
    * by app code) must never keep an operator from stopping the server.
    */
   private onStopSignal(sig: string): void {
-    if (!this.stopping) {
+    if (!this.phase.stopping) {
       void this.stop();
       return;
     }
@@ -526,10 +717,9 @@ export class SupervisorProcess implements Supervisor {
     for (const g of this.generations) g.kill();
   }
 
-  private async doStop(): Promise<void> {
+  private async doStop(booting: GenerationProcess | null): Promise<void> {
     this.emit({ type: "stopping" });
     // A generation still booting is killed; one already serving (mid-reload) stops gracefully below.
-    const booting = this.reloading?.next;
     if (booting && booting !== this.active) booting.kill();
     // The standby holds nothing: kill it (one still spawning is killed once spawned).
     if (this.standbyTimer) clearTimeout(this.standbyTimer);
@@ -538,6 +728,7 @@ export class SupervisorProcess implements Supervisor {
     this.standby = null;
     const spare = await standby?.ready.catch(() => null);
     spare?.kill();
+    this.draining.stopTimers();
     const live = [...this.generations];
     for (const g of live) {
       g.expectingExit = true;
@@ -566,11 +757,6 @@ export class SupervisorProcess implements Supervisor {
       console.error(`liveframe: an onEvent handler threw: ${(err as Error).message}`);
     }
   }
-}
-
-/** The old generation could not hand over (the new one cannot take everything, or the give's fds were lost) and keeps serving. */
-class GiveRefused extends Error {
-  override readonly name = "GiveRefused";
 }
 
 /**

@@ -33,14 +33,19 @@ export type SupervisorEventType =
   | "reloaded"
   | "reload-failed"
   | "generation-exited"
+  | "drained"
+  | "drain-cut"
   | "restarting"
   | "stopping"
   | "stopped";
 
 /**
  * ready {generation, pid}; reloading {from, reason}; reloaded / reload-failed {outcome};
- * generation-exited {generation, pid, code, signal, expected}; restarting {generation,
- * delayMs, reason, attempt}; stopping {}; stopped {code}.
+ * generation-exited {generation, pid, code, signal, expected}; drained {generation,
+ * requestsCompleted, requestsCut, movedLate, note?, at} when a draining generation finished
+ * (or died: note); drain-cut {generation, busy, reason} when the bound on draining
+ * generations cut the oldest; restarting {generation, delayMs, reason, attempt}; stopping {};
+ * stopped {code}.
  */
 export interface SupervisorEvent {
   type: SupervisorEventType;
@@ -86,8 +91,22 @@ export interface ReloadOutcome {
   totalMs: number;
   connectionsMoved: number;
   requestsDrained: number;
-  /** Extension: busy connections cut at the drain timeout. */
+  /** Extension: requests cut at the drain timeout (set once the old generation has drained). */
   closedBusy?: number;
+  /**
+   * Extension: requests still running in the old generation when the reload returned. They
+   * finish there in the background (up to the drain timeout) and their connections follow.
+   * `requestsDrained` counts the completed ones once the old generation has drained.
+   */
+  busyDraining?: number;
+  /** Extension: ISO time the old generation's busy requests are cut. */
+  drainDeadline?: string;
+  /** Extension: how the old generation's drain ended (recorded later, when it has). */
+  drained?: { generation: number; requestsCompleted: number; requestsCut: number; movedLate: number; note?: string; at: string };
+  /** Extension: the old generation died during the handover (its exit); `connectionsMoved` is what the new one adopted. */
+  oldGenerationDied?: string;
+  /** Extension: connections the old generation held (as last reported) that did not move: lost with it. */
+  connectionsLost?: number;
   /** Extension: the new generation was the pre-started standby process (false: spawned cold). */
   standby?: boolean;
   error?: string;
@@ -112,10 +131,32 @@ export interface StatusReport {
   runtimeDir: string;
   /** Extension: the standby process (runtime imported, waiting to become the next generation), once it waits. */
   standbyPid?: number;
+  /** Extension: booting, serving, reloading, restarting or stopping (phase.ts). */
+  phase?: string;
+  /** Extension: old generations finishing busy requests in the background. */
+  draining?: DrainingGeneration[];
+  /** Extension: the ready timeout (`start --timeout`) a reload without --timeout uses. */
+  readyTimeoutMs?: number;
+}
+
+export interface DrainingGeneration {
+  generation: number;
+  pid: number;
+  /** Connections with a request in progress (as last reported, every 500 ms). */
+  busy: number;
+  open: number;
+  /** ISO time its busy requests are cut. */
+  deadline: string;
+  /** The generation its late connections go to (0: none serves yet). */
+  handingTo: number;
 }
 
 export interface Supervisor {
-  /** One at a time: a reload requested while another runs is refused (ok: false, error says why). */
+  /**
+   * One at a time: a reload requested while another runs is refused (ok: false, error says why).
+   * Resolves once the new generation serves and the idle connections moved; busy ones drain in
+   * the background. Without `timeoutMs` the configured `readyTimeoutMs` applies.
+   */
   reload(o?: { timeoutMs?: number; reason?: string }): Promise<ReloadOutcome>;
   status(): StatusReport;
   /** Graceful: stop accepting, finish in-flight requests (bounded by drainTimeoutMs), exit. */
