@@ -27,7 +27,11 @@ interface TestGeneration {
   tap: PeerTap | null;
 }
 
-async function generation(name: string, number: number, drainTimeoutMs = 10_000): Promise<TestGeneration> {
+/**
+ * `room`: when given, the generation's engine reports `room.n` as how many connections it can
+ * adopt before it nears its fd limit (as a process with that many fds free would).
+ */
+async function generation(name: string, number: number, drainTimeoutMs = 10_000, room?: { n: number }): Promise<TestGeneration> {
   const t: TestGeneration = { gen: null as never, told: [], logs: [], exitCode: null, tap: null };
   const env: GenerationEnv = {
     pid: 1000 + number,
@@ -53,7 +57,11 @@ async function generation(name: string, number: number, drainTimeoutMs = 10_000)
       },
       importMs: 0,
     }),
-    createServer: (app, options) => createServer(app, options as never),
+    createServer: (app, options) => {
+      const server = createServer(app, options as never);
+      if (room) server.adoptCapacity = () => room.n;
+      return server;
+    },
     announceNumber: () => {},
     closeFd: (fd) => close(fd),
     now: () => performance.now(),
@@ -292,7 +300,7 @@ test("a give whose channel cannot be opened (Bun refuses the fd, fds exhausted):
   await old.gen.receive({ type: "give", to: 2 }, [a.stream, a.fds]);
   for (const fd of [b.stream, b.fds]) close(fd);
   expect(toldOf(old, "give-aborted")).toEqual([
-    { type: "give-aborted", to: 2, reason: expect.stringContaining("give failed"), open: 2, busy: 0, accepting: true },
+    { type: "give-aborted", to: 2, reason: expect.stringContaining("the channel to generation 2 could not be opened"), open: 2, busy: 0, accepting: true, cause: "no-channel" },
   ]);
   expect(old.gen.draining).toBe(false);
   for (const c of idle) {
@@ -301,4 +309,80 @@ test("a give whose channel cannot be opened (Bun refuses the fd, fds exhausted):
   }
   const fresh = await clients(port, 1, "A"); // still accepting on its listener
   for (const c of [...idle, ...fresh]) expect(intact(c)).toEqual([false, false, null]);
+});
+
+test("a new generation with room for fewer connections than the old one holds (busy ones count): nothing moves, the old one accepts again and says give-aborted (capacity); the new one's room is free again", async () => {
+  const old = await generation("A", 1);
+  const next = await generation("B", 2, 10_000, { n: 3 });
+  const port = await listen(old);
+  const idle = await clients(port, 3, "A");
+  const post = await busyPost(port);
+  await until("the POST to be busy", () => old.gen.server!.counts.busy === 1);
+  await handOver(old, next, 1, 2);
+  await until("give-aborted", () => toldOf(old, "give-aborted").length === 1);
+  const m = toldOf(old, "give-aborted")[0]!;
+  expect([m.cause, m.accepting, m.open, m.busy]).toEqual(["capacity", true, 4, 1]);
+  expect(m.reason).toContain("generation 2 can take 3 more connections before it nears its file descriptor limit");
+  expect(m.reason).toContain("and generation 1 holds 4: nothing was handed over, and generation 1 keeps serving all 4 connections");
+  expect(toldOf(old, "handed-over")).toEqual([]);
+  expect(old.gen.draining).toBe(false);
+  await until("taken", () => toldOf(next, "taken").length === 1);
+  expect(toldOf(next, "taken")[0]).toEqual({ type: "taken", from: 1, connectionsAdopted: 0 });
+  for (const c of idle) {
+    c.write(get("/still"));
+    expect((await c.response()).body.toString()).toBe("A:/still");
+  }
+  post.finish();
+  expect((await post.c.response()).body.toString()).toBe("A:/up posted 10");
+  // Accepting again on the same listener (it was only held while the offer was answered).
+  const fresh = await clients(port, 1, "A");
+  for (const c of [...idle, post.c, ...fresh]) expect(intact(c)).toEqual([false, false, null]);
+});
+
+test("a late connection the newest generation has no room for stays in the draining generation and is served there; it moves once room is granted; never closed for lack of room", async () => {
+  const old = await generation("A", 1);
+  const second = await generation("B", 2);
+  const room = { n: 0 };
+  const third = await generation("C", 3, 10_000, room);
+  const port = await listen(old);
+  const idle = await clients(port, 1, "A");
+  const post = await busyPost(port);
+  await until("the POST to be busy", () => old.gen.server!.counts.busy === 1);
+  await handOver(old, second, 1, 2);
+  await until("handed-over", () => toldOf(old, "handed-over").length === 1);
+  expect(toldOf(old, "handed-over")[0]).toMatchObject({ connectionsMoved: 1, busy: 1 });
+  // Re-pointed at generation 3, which has no room now.
+  await handOver(old, third, 1, 3);
+  post.finish();
+  expect((await post.c.response()).body.toString()).toBe("A:/up posted 10");
+  // Idle now, but there is no room for it in generation 3: it is served where it is.
+  post.c.write(get("/kept"));
+  expect((await post.c.response()).body.toString()).toBe("A:/kept");
+  expect(old.gen.server!.counts.open).toBe(1);
+  // Room frees up: the draining generation asks again and the connection moves.
+  room.n = 10;
+  await until("given", () => toldOf(old, "given").length === 1);
+  post.c.write(get("/moved"));
+  expect((await post.c.response()).body.toString()).toBe("C:/moved");
+  expect(toldOf(old, "given")[0]).toMatchObject({ connectionsMoved: 2, movedLate: 1, requestsCut: 0, failed: 0 });
+  expect(toldOf(third, "taken")).toEqual([{ type: "taken", from: 1, connectionsAdopted: 1 }]);
+  for (const c of [...idle, post.c]) expect(intact(c)).toEqual([false, false, null]);
+});
+
+test("a late connection with no room anywhere until the drain deadline closes there at a request boundary (its request completed), not cut", async () => {
+  const old = await generation("A", 1, 1_500);
+  const next = await generation("B", 2);
+  const room = { n: 0 };
+  const newest = await generation("C", 3, 10_000, room);
+  const port = await listen(old);
+  const post = await busyPost(port);
+  await until("the POST to be busy", () => old.gen.server!.counts.busy === 1);
+  await handOver(old, next, 1, 2);
+  await until("handed-over", () => toldOf(old, "handed-over").length === 1);
+  await handOver(old, newest, 1, 3);
+  post.finish();
+  expect((await post.c.response()).body.toString()).toBe("A:/up posted 10");
+  await post.c.closedByPeer();
+  await until("given", () => toldOf(old, "given").length === 1);
+  expect(toldOf(old, "given")[0]).toMatchObject({ connectionsMoved: 0, requestsCompleted: 1, requestsCut: 0 });
 });

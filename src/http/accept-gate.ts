@@ -81,8 +81,12 @@ export class AcceptGate {
     this.sync();
   }
 
-  /** Stops for good: Bun's listeners and our fds are closed. */
+  /**
+   * Stops for good: Bun's listeners and our fds are closed. A hold (pause()) ends with them: a
+   * listener added later (a generation made to serve again) accepts at once.
+   */
   close(): void {
+    this.held = false;
     for (const l of this.listening.splice(0)) {
       l.bun?.stop(false);
       try {

@@ -317,6 +317,30 @@ test("a give the old generation could not even open (it still accepts): the relo
   expect(g1.sent).toEqual(["give", "take"]);
 });
 
+test("a new generation without room for every connection (give-aborted, capacity): the reload fails with that reason as is; the old one still accepts (no listen); the new one hands back, and stops gracefully when that is refused too", async () => {
+  const { s, gens } = rig(new FakeGeneration(2));
+  const [g1, g2] = gens as [FakeGeneration, FakeGeneration];
+  g1.counts = { open: 93, idle: 90, busy: 3, released: 0 };
+  const reserves: number[] = [];
+  s.listenOn = async (_g: FakeGeneration, _timeoutMs: number, reserve: number) => void reserves.push(reserve);
+  const reloading = s.reload();
+  await sentTo(g1, "give");
+  // The new generation was told to keep room for the old one's connections from listen on.
+  expect(reserves).toEqual([93]);
+  const reason =
+    "generation 2 can take 40 more connections before it nears its file descriptor limit (128), and generation 1 holds 93: nothing was handed over, and generation 1 keeps serving all 93 connections. Raise the fd limit";
+  g1.say({ type: "give-aborted", to: 2, reason, open: 93, busy: 3, accepting: true, cause: "capacity" });
+  await sentTo(g2, "give");
+  g2.say({ type: "give-aborted", to: 1, reason: "generation 1 can take 0 more connections", open: 2, busy: 0, accepting: true, cause: "capacity" });
+  const outcome = await reloading;
+  expect(outcome.ok).toBe(false);
+  expect(outcome.error).toBe(reason);
+  expect(s.active).toBe(g1);
+  expect(g1.sent).toEqual(["give", "take"]);
+  expect(g2.sent.at(-1)).toBe("stop");
+  expect(g2.killed).toBe(false);
+});
+
 test("the old generation dies mid-handover: the outcome says so with what the new one adopted and what the old one held", async () => {
   const { s, gens } = rig(new FakeGeneration(2));
   const [g1, g2] = gens as [FakeGeneration, FakeGeneration];

@@ -586,7 +586,9 @@ export class SupervisorProcess implements Supervisor {
       g.kill();
       return;
     }
-    setTimeout(() => g.kill(), this.o.drainTimeoutMs + STOP_GRACE_MS).unref();
+    const killer = setTimeout(() => g.kill(), this.o.drainTimeoutMs + STOP_GRACE_MS);
+    killer.unref();
+    void g.exited.then(() => clearTimeout(killer));
   }
 
   /** Points every draining generation at the generation serving now (late connections go there). */
