@@ -273,9 +273,9 @@ export class Drain {
         }
         timedOut = true;
         this.cut += this.server.closeBusy();
-        // Past the deadline with nobody to hand to, or with no room there: what is left (idle,
-        // kept) closes at its boundary.
-        if ((!t || (this.waitingForRoom > 0 && t.sender.settled)) && counts.open > 0 && !closingRest) {
+        // Past the deadline, what is left here and not in flight (kept: nobody to hand to, no
+        // room there, or refused) closes at its boundary.
+        if ((!t || t.sender.settled) && this.retiring.size === 0 && counts.open > 0 && !closingRest) {
           closingRest = true;
           void this.server.stop({ graceful: true, timeoutMs: 0 });
         }
