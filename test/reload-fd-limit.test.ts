@@ -3,7 +3,8 @@
 // next request is answered, none is closed) or the reload fails with the cause and the old
 // generation still answers every one of them. Meanwhile no generation spins on EMFILE.
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { APP_SOURCE, childPids, cleanUpAfterEachTest, RawClient, servedBy, startServer, type Reply, type Server } from "./fixtures/harness.ts";
 
 const FD_LIMIT = 128;
@@ -119,4 +120,43 @@ test(`a new generation with fewer free fds than the old one holds connections: t
   expect(status.reloads.at(-1)?.ok).toBe(false);
   expect(await cpuShare(old, 2000)).toBeLessThan(0.5);
   console.log(`refused reload at the fd limit: ${said.trim().split("\n").pop()}`);
+}, 120_000);
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await Bun.sleep(20);
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+test(`under ulimit -n ${FD_LIMIT}, a stream running at the reload finishes in the old generation and its connection then moves late to the new one (which filled up from the backlog meanwhile); every other held connection moved at once`, async () => {
+  const server = await startServer({ fdLimit: FD_LIMIT, flags: ["--keep-alive-timeout-ms", "600000"] });
+  const { clients, answered, pid: old } = await saturate(server);
+  const [k, ...others] = answered as [number, ...number[]];
+  const sse = clients[k]!;
+  // Read this connection's bytes as they come (a stream, then one more reply).
+  let raw = "";
+  sse.socket.on("data", (d: Buffer) => void (raw += d.toString("latin1")));
+  const endFile = join(server.dir, "end-sse");
+  sse.socket.write(`GET /sse?until=${encodeURIComponent(endFile)} HTTP/1.1\r\nhost: test\r\n\r\n`);
+  await until("two events", () => raw.includes("data: 1\n"));
+
+  const r = await server.reload();
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/1 request still running in generation 1/);
+  const by = await nextRequests(clients, others);
+  expect(by.has(old)).toBe(false);
+  expect(by.size).toBe(1);
+  expect(sse.closed).toBe(false);
+  // Generation 2 takes the clients waiting in the backlog until it nears its limit too (each
+  // process logs its first pause), with fds still held for the stream's connection.
+  const pauses = () => server.log().split("not accepting new connections for now").length - 1;
+  await until("generation 2 to fill up from the backlog", () => pauses() >= 2);
+
+  writeFileSync(endFile, "");
+  await until("the stream to end", () => raw.includes("0\r\n\r\n"));
+  expect(raw).toMatch(new RegExp(`data: end 1 ${old}\n\n`));
+  sse.socket.write("GET /after-stream HTTP/1.1\r\nhost: test\r\n\r\n");
+  await until("the reply after the stream", () => /0\r\n\r\nHTTP\/1\.1 200[\s\S]*\r\n\r\n2 \d+ \/after-stream/.test(raw));
+  expect(sse.closed).toBe(false);
+  await until("generation 1's drained line", () => server.log().includes("generation 1 drained"));
+  expect(server.log()).toContain("generation 1 drained: 1 request completed, 0 cut, 1 connection handed over late");
 }, 120_000);
