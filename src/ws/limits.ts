@@ -1,0 +1,34 @@
+// Limits and timeouts of the WebSocket engine: one named default each, with the reason and the
+// source beside it. Where Bun.serve has the same knob, the default is Bun's, so an app moved from
+// Bun.serve to liveframe sees the same behaviour.
+
+/** Largest message (all fragments together), in bytes; 1009 beyond. 16 MiB: Bun.serve's `maxPayloadLength` default. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes queued for a slow client before `send` drops a message (send returns 0), as Bun.serve does
+ * with `closeOnBackpressureLimit: false`. 16 MiB: Bun.serve's `backpressureLimit` default.
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/**
+ * Without a byte from the client for this long the server sends a ping. 120 s: Bun.serve's
+ * `idleTimeout` default for WebSockets, and below the 5-minute idle cut of common NATs and proxies.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+/**
+ * After the idle ping, a client that still sends nothing (not even the pong it owes) for this
+ * long is gone: the connection is closed with 1001. 30 s: a pong crosses any live path far sooner,
+ * and a phone waking from sleep gets time to answer.
+ */
+export const DEFAULT_PONG_TIMEOUT_MS = 30_000;
+/**
+ * After the server sent its close frame, how long it waits for the client's before ending the TCP
+ * connection anyway (RFC 6455 §7.1.1: the server closes TCP first). 5 s: the keep-alive timeout
+ * of the HTTP engine; a live client answers within a round trip.
+ */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+/**
+ * Bytes a session holds unparsed while it is frozen for a move (parsing stops at a message
+ * boundary; later bytes wait for the next generation). 1 MiB: the engine pauses reading beyond it,
+ * so a client cannot grow the handoff without bound.
+ */
+export const DEFAULT_MAX_HELD_BYTES = 1024 * 1024;
