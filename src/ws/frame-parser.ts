@@ -128,6 +128,11 @@ export class FrameParser {
   }
 
   private run(chunk: Uint8Array, from: number, end: number): number {
+    const i = this.scan(chunk, from, end);
+    return this.phase === Phase.Closed ? end : i;
+  }
+
+  private scan(chunk: Uint8Array, from: number, end: number): number {
     let i = from;
     while (i < end) {
       if (this.phase === Phase.Closed) return end;
