@@ -100,7 +100,7 @@ describe("the 101 matches Bun.serve's", () => {
     port: 0,
     hostname: "127.0.0.1",
     fetch(r, s) {
-      return s.upgrade(r, { data: null }) ? undefined : new Response("not upgraded", { status: 400 });
+      return s.upgrade(r) ? undefined : new Response("not upgraded", { status: 400 });
     },
     websocket: { message() {} },
   });

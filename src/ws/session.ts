@@ -147,8 +147,8 @@ export class WebSocketSession {
   static restore(moved: MovedWebSocket, transport: WsTransport, handler: SessionHandler, options?: SessionOptions, clock?: WsClock): WebSocketSession {
     const s = new WebSocketSession(transport, handler, { url: moved.url, headers: moved.headers, protocol: moved.protocol, extensions: moved.extensions }, options, clock);
     const held = Buffer.from(moved.held, "base64");
+    s.prepareToMove(); // at a boundary already: nothing is parsed until resume()
     if (held.length > 0) s.hold(held);
-    s.moving = true; // parse nothing until resume()
     return s;
   }
 
@@ -168,11 +168,13 @@ export class WebSocketSession {
   receive(chunk: Uint8Array): void {
     if (this.phase === Phase.Ended || this.phase === Phase.Moved) return;
     this.lastReceived = this.clock.now();
-    if (this.moving || this.heldLen > 0) {
+    if (this.heldLen > 0) {
+      // Bytes are waiting (a move is being prepared, or was cancelled mid-drain): keep order.
       this.hold(chunk);
       if (!this.moving) this.parseHeld();
       return;
     }
+    // While moving, the parser stops at the next message boundary and parse() holds the rest.
     this.parse(chunk);
   }
 
