@@ -77,6 +77,8 @@ export class FrameParser {
   private msg: Buffer = Buffer.alloc(0);
   private msgLen = 0;
   private utf8: Utf8State = UTF8_ACCEPT;
+  /** Bytes of the message validated so far. */
+  private validated = 0;
   /** Reused for text messages up to KEEP_SCRATCH_BYTES (allocated on the first one). */
   private scratch: Buffer = Buffer.alloc(0);
 
@@ -234,6 +236,7 @@ export class FrameParser {
     this.msgOpcode = opcode;
     this.msgLen = 0;
     this.utf8 = UTF8_ACCEPT;
+    this.validated = 0;
     const capacity = this.fin ? firstFrameLen : Math.min(Math.max(firstFrameLen * 2, MIN_FRAGMENTED_CAPACITY), this.options.maxMessageBytes);
     if (opcode === OP_TEXT && capacity <= KEEP_SCRATCH_BYTES) {
       // Grows in powers of two, so a connection that only sends short texts holds a short buffer.
@@ -253,10 +256,13 @@ export class FrameParser {
       this.msg = grown;
     }
     unmaskInto(this.msg, this.msgLen, chunk, i, take, this.mask, this.maskPos);
-    if (this.msgOpcode === OP_TEXT) {
-      // Fail fast: validate what arrived now, not when the message ends (RFC 6455 §8.1).
+    // Fail fast (RFC 6455 §8.1): validate what arrived now, not when the message ends. A message
+    // that arrives whole in this append is validated once, when it is decoded (endFrame).
+    const whole = this.msgLen === 0 && this.fin && take === this.left;
+    if (this.msgOpcode === OP_TEXT && !whole) {
       this.utf8 = utf8Validate(this.utf8, this.msg, this.msgLen, need);
       if (this.utf8 === UTF8_REJECT) fatal(CloseCode.invalidPayload, "a text message is not valid UTF-8");
+      this.validated = need;
     }
     this.msgLen = need;
   }
@@ -272,6 +278,9 @@ export class FrameParser {
     this.msgOpcode = 0;
     this.msgLen = 0;
     if (msgOp === OP_TEXT) {
+      if (this.validated < len) this.utf8 = utf8Validate(this.utf8, this.msg, this.validated, len);
+      this.validated = 0;
+      if (this.utf8 === UTF8_REJECT) fatal(CloseCode.invalidPayload, "a text message is not valid UTF-8");
       if (this.utf8 !== UTF8_ACCEPT) fatal(CloseCode.invalidPayload, "a text message ends inside a UTF-8 character");
       const text = this.msg.toString("utf8", 0, len);
       this.msg = EMPTY;
@@ -312,10 +321,15 @@ export class FrameParser {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Whether this machine stores the low byte of an Int32 first (every target Bun ships for). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** The 32-bit view of the last buffer unmasked into: a text scratch is reused, so is its view. */
+let viewBuffer: ArrayBufferLike | null = null;
+let view32: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
 /**
  * dst[at, at+n) = src[from, from+n) XOR mask, the mask starting at index `pos`. Copies with the
- * native memcpy, then XORs 32 bits at a time over the aligned middle (little- or big-endian alike:
- * the word mask is built from the same bytes the view reads).
+ * native memcpy, then XORs 32 bits at a time over the aligned middle.
  */
 export function unmaskInto(dst: Uint8Array, at: number, src: Uint8Array, from: number, n: number, mask: Uint8Array, pos: number): void {
   if (n < WORD_UNMASK_MIN) {
@@ -332,10 +346,20 @@ export function unmaskInto(dst: Uint8Array, at: number, src: Uint8Array, from: n
   const words = (n - k) >>> 2;
   if (words > 0) {
     const p = (pos + k) & 3;
-    const wm = new Uint8Array([mask[p]!, mask[(p + 1) & 3]!, mask[(p + 2) & 3]!, mask[(p + 3) & 3]!]);
-    const m32 = new Int32Array(wm.buffer)[0]!;
-    const view = new Int32Array(dst.buffer, base + k, words);
-    for (let w = 0; w < words; w++) view[w] = view[w]! ^ m32;
+    const b0 = mask[p]!, b1 = mask[(p + 1) & 3]!, b2 = mask[(p + 2) & 3]!, b3 = mask[(p + 3) & 3]!;
+    const m32 = LITTLE_ENDIAN ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
+    let v = view32;
+    if (viewBuffer !== dst.buffer) {
+      v = new Int32Array(dst.buffer, 0, dst.buffer.byteLength >>> 2);
+      // Cache only small buffers: a big message handed to the app must not be kept alive here.
+      if (dst.buffer.byteLength <= KEEP_SCRATCH_BYTES) {
+        viewBuffer = dst.buffer;
+        view32 = v;
+      }
+    }
+    const first = (base + k) >>> 2;
+    const last = first + words;
+    for (let w = first; w < last; w++) v[w] = v[w]! ^ m32;
     k += words << 2;
   }
   for (; k < n; k++) dst[at + k] = dst[at + k]! ^ mask[(pos + k) & 3]!;
