@@ -8,9 +8,9 @@ export function headerSize(len: number): number {
   return len < 126 ? 2 : len < 0x10000 ? 4 : 10;
 }
 
-/** Writes an unmasked header for (fin, opcode, len) at out[0..]; returns its size. */
-export function writeHeader(out: Uint8Array, fin: boolean, opcode: number, len: number): number {
-  out[0] = (fin ? 0x80 : 0) | opcode;
+/** Writes an unmasked header for (fin, opcode, len) at out[0..]; returns its size. `rsv1`: compressed (RFC 7692). */
+export function writeHeader(out: Uint8Array, fin: boolean, opcode: number, len: number, rsv1 = false): number {
+  out[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
   if (len < 126) {
     out[1] = len;
     return 2;
@@ -36,11 +36,11 @@ export function writeHeader(out: Uint8Array, fin: boolean, opcode: number, len: 
 }
 
 /** One frame: header + payload in one Buffer. */
-export function encodeFrame(opcode: number, payload: Uint8Array, fin = true): Buffer {
+export function encodeFrame(opcode: number, payload: Uint8Array, fin = true, rsv1 = false): Buffer {
   const len = payload.byteLength;
   const h = headerSize(len);
   const out = Buffer.allocUnsafe(h + len);
-  writeHeader(out, fin, opcode, len);
+  writeHeader(out, fin, opcode, len, rsv1);
   out.set(payload, h);
   return out;
 }

@@ -20,6 +20,7 @@ import {
   isValidWireCloseCode,
 } from "./protocol.ts";
 import { UTF8_ACCEPT, UTF8_REJECT, utf8Validate, type Utf8State } from "./utf8.ts";
+import { decompressMessage } from "./deflate.ts";
 
 /** What a parser reports, in wire order. Each call may halt the parser (see FrameParser.halt). */
 export interface FrameHandler {
@@ -33,8 +34,10 @@ export interface FrameHandler {
 }
 
 export interface FrameParserOptions {
-  /** Largest message, all fragments together; 1009 beyond. */
+  /** Largest message, all fragments together (compressed and after inflating); 1009 beyond. */
   maxMessageBytes: number;
+  /** permessage-deflate was negotiated (deflate.ts): RSV1 on a message's first frame means compressed. */
+  deflate?: boolean;
 }
 
 /** Text scratch buffers up to this size are kept for the next message; larger ones are dropped. */
@@ -77,6 +80,8 @@ export class FrameParser {
   private msg: Buffer = Buffer.alloc(0);
   private msgLen = 0;
   private utf8: Utf8State = UTF8_ACCEPT;
+  /** The message's first frame had RSV1 (permessage-deflate). */
+  private compressed = false;
   /** Bytes of the message validated so far. */
   private validated = 0;
   /** Reused for text messages up to KEEP_SCRATCH_BYTES (allocated on the first one). */
@@ -186,7 +191,11 @@ export class FrameParser {
     const b1 = buf[off + 1]!;
     const opcode = b0 & 0x0f;
     const fin = (b0 & 0x80) !== 0;
-    if ((b0 & 0x70) !== 0) fatal(CloseCode.protocolError, `RSV bits set (0x${(b0 & 0x70).toString(16)}) but no extension was negotiated`);
+    const rsv = b0 & 0x70;
+    if (rsv !== 0) {
+      if (rsv !== 0x40 || !this.options.deflate) fatal(CloseCode.protocolError, `RSV bits set (0x${rsv.toString(16)}) but no extension was negotiated that defines them`);
+      if (opcode !== OP_TEXT && opcode !== OP_BINARY) fatal(CloseCode.protocolError, "RSV1 (compressed) is only allowed on the first frame of a data message (RFC 7692 §6)");
+    }
     const len7 = b1 & 0x7f;
     if (opcode >= 8) {
       if (opcode !== OP_CLOSE && opcode !== OP_PING && opcode !== OP_PONG) fatal(CloseCode.protocolError, `unknown control opcode 0x${opcode.toString(16)}`);
@@ -228,17 +237,20 @@ export class FrameParser {
     this.left = len;
     this.phase = Phase.Payload;
     if (opcode >= 8) this.ctlLen = 0;
-    else if (opcode !== OP_CONTINUATION) this.startMessage(opcode, len);
+    else if (opcode !== OP_CONTINUATION) this.startMessage(opcode, len, rsv !== 0);
     return hl;
   }
 
-  private startMessage(opcode: number, firstFrameLen: number): void {
+  private startMessage(opcode: number, firstFrameLen: number, compressed: boolean): void {
     this.msgOpcode = opcode;
+    this.compressed = compressed;
     this.msgLen = 0;
     this.utf8 = UTF8_ACCEPT;
     this.validated = 0;
     const capacity = this.fin ? firstFrameLen : Math.min(Math.max(firstFrameLen * 2, MIN_FRAGMENTED_CAPACITY), this.options.maxMessageBytes);
-    if (opcode === OP_TEXT && capacity <= KEEP_SCRATCH_BYTES) {
+    // Text becomes a string and compressed bytes are inflated into a new buffer: either way the
+    // bytes read need not outlive the message, so the scratch serves.
+    if ((opcode === OP_TEXT || compressed) && capacity <= KEEP_SCRATCH_BYTES) {
       // Grows in powers of two, so a connection that only sends short texts holds a short buffer.
       if (this.scratch.length < capacity) this.scratch = Buffer.allocUnsafeSlow(Math.max(256, 2 ** Math.ceil(Math.log2(capacity))));
       this.msg = this.scratch;
@@ -259,7 +271,7 @@ export class FrameParser {
     // Fail fast (RFC 6455 §8.1): validate what arrived now, not when the message ends. A message
     // that arrives whole in this append is validated once, when it is decoded (endFrame).
     const whole = this.msgLen === 0 && this.fin && take === this.left;
-    if (this.msgOpcode === OP_TEXT && !whole) {
+    if (this.msgOpcode === OP_TEXT && !whole && !this.compressed) {
       this.utf8 = utf8Validate(this.utf8, this.msg, this.msgLen, need);
       if (this.utf8 === UTF8_REJECT) fatal(CloseCode.invalidPayload, "a text message is not valid UTF-8");
       this.validated = need;
@@ -277,6 +289,7 @@ export class FrameParser {
     const msgOp = this.msgOpcode;
     this.msgOpcode = 0;
     this.msgLen = 0;
+    if (this.compressed) return this.endCompressed(msgOp, len);
     if (msgOp === OP_TEXT) {
       if (this.validated < len) this.utf8 = utf8Validate(this.utf8, this.msg, this.validated, len);
       this.validated = 0;
@@ -291,6 +304,19 @@ export class FrameParser {
       // The app may keep data.buffer (hono/bun passes it on): it must hold exactly the message.
       if (data.length !== len) data = Buffer.from(data.buffer.slice(0, len));
       this.handler.onBinary(data);
+    }
+    return this.halted || this.stopAtBoundary;
+  }
+
+  /** A compressed message is inflated on its own (no context takeover), then checked like any other. */
+  private endCompressed(msgOp: number, len: number): boolean {
+    const raw = decompressMessage(this.msg.subarray(0, len), this.options.maxMessageBytes);
+    this.msg = EMPTY;
+    if (msgOp === OP_TEXT) {
+      if (utf8Validate(UTF8_ACCEPT, raw, 0, raw.length) !== UTF8_ACCEPT) fatal(CloseCode.invalidPayload, "a text message is not valid UTF-8");
+      this.handler.onText(raw.toString("utf8"));
+    } else {
+      this.handler.onBinary(raw.buffer.byteLength === raw.length ? raw : Buffer.from(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)));
     }
     return this.halted || this.stopAtBoundary;
   }

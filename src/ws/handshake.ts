@@ -11,8 +11,9 @@
 //   the caller may answer 400 (issue 11) or let the app answer (Bun).
 // - The subprotocol: the app may pick one of those offered; by default the first offered one is
 //   echoed (Bun does the same). A protocol the client did not offer is never sent.
-// - Extensions: none is negotiated (Bun's default `perMessageDeflate: false`), so the 101 carries
-//   no Sec-WebSocket-Extensions and every RSV bit stays an error.
+// - Extensions: none by default (Bun's default `perMessageDeflate: false`), so the 101 carries no
+//   Sec-WebSocket-Extensions and every RSV bit stays an error. With deflate enabled, deflate.ts
+//   negotiates permessage-deflate without context takeover, as Bun does.
 import { TCHAR } from "../http/head.ts";
 
 /** RFC 6455 §1.3: appended to the client's key before hashing. */
@@ -136,6 +137,8 @@ export interface AcceptResponse {
   accept: string;
   /** "" for no Sec-WebSocket-Protocol header. */
   protocol: string;
+  /** Negotiated Sec-WebSocket-Extensions (deflate.ts negotiateDeflate), "" or absent for none. */
+  extensions?: string;
   /** Extra headers the app asked for (server.upgrade(req, { headers })), after the handshake's own. */
   headers?: Record<string, string> | Headers;
   /** The Date header value (the engine passes its cached one). */
@@ -148,6 +151,7 @@ const HANDSHAKE_HEADERS = new Set(["upgrade", "connection", "sec-websocket-accep
 export function acceptResponse(o: AcceptResponse): string {
   let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${o.accept}\r\n`;
   if (o.protocol !== "") head += `Sec-WebSocket-Protocol: ${o.protocol}\r\n`;
+  if (o.extensions) head += `Sec-WebSocket-Extensions: ${o.extensions}\r\n`;
   if (o.headers) {
     const entries = o.headers instanceof Headers ? [...o.headers.entries()] : Object.entries(o.headers);
     for (const [name, value] of entries) {

@@ -33,17 +33,17 @@ export class LiveServerWebSocket<T = unknown> {
     return this.session.info.url;
   }
 
-  /** Bytes written, -1 when queued behind backpressure, 0 when dropped (Bun's contract). `compress` is ignored: no compression is negotiated. */
-  send(data: string | ArrayBufferLike | ArrayBufferView, _compress?: boolean): number {
-    return this.session.send(data);
+  /** Bytes written, -1 when queued behind backpressure, 0 when dropped (Bun's contract). `compress` matters only when permessage-deflate was negotiated. */
+  send(data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean): number {
+    return this.session.send(data, compress);
   }
 
-  sendText(data: string, _compress?: boolean): number {
-    return this.session.send(data);
+  sendText(data: string, compress?: boolean): number {
+    return this.session.send(data, compress);
   }
 
-  sendBinary(data: ArrayBufferLike | ArrayBufferView, _compress?: boolean): number {
-    return this.session.send(data);
+  sendBinary(data: ArrayBufferLike | ArrayBufferView, compress?: boolean): number {
+    return this.session.send(data, compress);
   }
 
   close(code?: number, reason?: string): void {

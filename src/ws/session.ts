@@ -25,8 +25,9 @@ import {
   DEFAULT_PONG_TIMEOUT_MS,
 } from "./limits.ts";
 import { FrameParser, type FrameHandler } from "./frame-parser.ts";
-import { encodeBinary, encodeClose, encodePing, encodePong, encodeText } from "./frame-encoder.ts";
-import { CloseCode, WsProtocolError, isValidWireCloseCode } from "./protocol.ts";
+import { encodeBinary, encodeClose, encodeFrame, encodePing, encodePong, encodeText } from "./frame-encoder.ts";
+import { compressMessage, deflateNegotiated } from "./deflate.ts";
+import { CloseCode, OP_BINARY, OP_TEXT, WsProtocolError, isValidWireCloseCode } from "./protocol.ts";
 import { MOVED_WEBSOCKET_VERSION, type MovedWebSocket } from "./moved.ts";
 
 /** The socket, as the session needs it (a Bun Socket fits). */
@@ -119,6 +120,8 @@ export class WebSocketSession {
   /** When the idle ping was sent, -1 when none is outstanding. */
   private pingSentAt = -1;
 
+  /** permessage-deflate without context takeover was negotiated (info.extensions). */
+  private readonly deflate: boolean;
   private moving = false;
   private held: Uint8Array[] = [];
   private heldLen = 0;
@@ -138,7 +141,8 @@ export class WebSocketSession {
       onPong: (p) => self.guard(() => self.handler.onPong?.(p)),
       onClose: (code, reason) => self.onPeerClose(code, reason),
     };
-    this.parser = new FrameParser(frames, { maxMessageBytes: options.maxMessageBytes });
+    this.deflate = deflateNegotiated(info.extensions);
+    this.parser = new FrameParser(frames, { maxMessageBytes: options.maxMessageBytes, deflate: this.deflate });
     this.lastReceived = clock.now();
     this.arm(options.idleTimeoutMs);
   }
@@ -216,10 +220,18 @@ export class WebSocketSession {
 
   // ---- app side ----------------------------------------------------------------------------
 
-  /** Sends a text (string) or binary message. Returns bytes written, -1 when queued, 0 when dropped. */
-  send(data: string | ArrayBufferLike | ArrayBufferView): number {
+  /**
+   * Sends a text (string) or binary message. Returns bytes written, -1 when queued, 0 when
+   * dropped. `compress: true` compresses it when permessage-deflate was negotiated; otherwise
+   * it leaves uncompressed. Bun does the same (it compresses only when asked, even when enabled).
+   */
+  send(data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean): number {
     if (this.phase !== Phase.Open || this.closeReported) return 0;
-    const frame = typeof data === "string" ? encodeText(data) : encodeBinary(toBytes(data));
+    let frame: Buffer;
+    if (this.deflate && compress === true) {
+      const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : toBytes(data);
+      frame = encodeFrame(typeof data === "string" ? OP_TEXT : OP_BINARY, compressMessage(bytes), true, true);
+    } else frame = typeof data === "string" ? encodeText(data) : encodeBinary(toBytes(data));
     if (this.queue.length > 0 && this.queued + frame.byteLength > this.options.maxBufferedBytes) return 0;
     return this.write(frame);
   }

@@ -5,6 +5,7 @@
 // real loopback sockets before the engine exists. Not an HTTP server: no keep-alive, no bodies.
 import type { Socket } from "bun";
 import { acceptResponse, checkUpgrade, rejectResponse, selectProtocol } from "../handshake.ts";
+import { negotiateDeflate } from "../deflate.ts";
 import { defaultSessionOptions, WebSocketSession, type SessionOptions } from "../session.ts";
 import { LiveServerWebSocket } from "../server-websocket.ts";
 import { websocket as honoHandlers, type WebSocketHandlers } from "../upgrade.ts";
@@ -28,7 +29,11 @@ export interface LoopbackServer {
   stop(): void;
 }
 
-export function startLoopbackServer(app: FetchApp, options: Partial<SessionOptions> = {}, handlers: WebSocketHandlers<any> = honoHandlers): LoopbackServer {
+export function startLoopbackServer(
+  app: FetchApp,
+  options: Partial<SessionOptions> & { perMessageDeflate?: boolean } = {},
+  handlers: WebSocketHandlers<any> = honoHandlers,
+): LoopbackServer {
   const sessions = new Set<WebSocketSession>();
   const sessionOptions = { ...defaultSessionOptions, ...options };
 
@@ -72,7 +77,8 @@ export function startLoopbackServer(app: FetchApp, options: Partial<SessionOptio
     }
     const u = upgrade as { data: unknown; headers?: Record<string, string> | Headers };
     const protocol = selectProtocol(check.offeredProtocols, (u.headers instanceof Headers ? u.headers.get("sec-websocket-protocol") : u.headers?.["Sec-WebSocket-Protocol"]) ?? undefined);
-    socket.write(acceptResponse({ accept: check.accept, protocol, headers: u.headers }));
+    const extensions = options.perMessageDeflate ? negotiateDeflate(check.offeredExtensions) : "";
+    socket.write(acceptResponse({ accept: check.accept, protocol, extensions, headers: u.headers }));
     let ws!: LiveServerWebSocket<any>;
     const session = new WebSocketSession(
       { write: (b) => socket.write(b), end: () => socket.end() },
@@ -84,7 +90,7 @@ export function startLoopbackServer(app: FetchApp, options: Partial<SessionOptio
         },
         onDrain: () => handlers.drain?.(ws),
       },
-      { url, headers: fields, protocol, extensions: "" },
+      { url, headers: fields, protocol, extensions },
       sessionOptions,
     );
     ws = new LiveServerWebSocket(session, u.data, socket.remoteAddress);
