@@ -10,6 +10,7 @@
 //   with the same code and reason (empty when it had none; reported as 1005);
 // - close() reports onClose at once with the app's code (readyState is 3 from then on), sends
 //   the close frame and ends TCP when the client's close frame arrives or closeTimeoutMs passes;
+//   it never throws (a code not allowed on the wire is sent as a close without a code);
 // - a protocol violation sends a close frame with the RFC's code (1002/1007/1009) and ends TCP;
 //   the app sees onClose(1006, why); a TCP close without a close frame is onClose(1006, "").
 //
@@ -25,9 +26,9 @@ import {
   DEFAULT_PONG_TIMEOUT_MS,
 } from "./limits.ts";
 import { FrameParser, type FrameHandler } from "./frame-parser.ts";
-import { encodeBinary, encodeClose, encodeFrame, encodePing, encodePong, encodeText } from "./frame-encoder.ts";
+import { encodeBinary, encodeClose, encodeFrame, encodePing, encodePong, encodeText, truncateUtf8 } from "./frame-encoder.ts";
 import { compressMessage, deflateNegotiated } from "./deflate.ts";
-import { CloseCode, OP_BINARY, OP_TEXT, WsProtocolError, isValidWireCloseCode } from "./protocol.ts";
+import { CloseCode, MAX_CLOSE_REASON_BYTES, OP_BINARY, OP_TEXT, WsProtocolError, isValidWireCloseCode } from "./protocol.ts";
 import { MOVED_WEBSOCKET_VERSION, type MovedWebSocket } from "./moved.ts";
 
 /** The socket, as the session needs it (a Bun Socket fits). */
@@ -249,16 +250,20 @@ export class WebSocketSession {
   /**
    * Starts the close handshake: sends a close frame (1000 when no code is given, as Bun does),
    * reports onClose(code, reason) now, and ends TCP once the client answers or after
-   * closeTimeoutMs. Throws for a code an app may not send (RFC 6455 §7.4).
+   * closeTimeoutMs. Like Bun it never throws: the reason is cut to the 123 bytes a close frame
+   * holds (at a character boundary, and reported cut), and a code that may not appear on the
+   * wire (RFC 6455 §7.4: 1005, 1006, 0–999, 1016–2999, 5000+) is reported to the app as given
+   * but sent as a close frame without a code, so the client sees 1005 rather than failing the
+   * connection on an invalid code (Bun sends 999 or 2000 as they are).
    */
   close(code: number = CloseCode.normal, reason = ""): void {
-    if (!isValidWireCloseCode(code)) throw new RangeError(`close code ${code} cannot be sent: use 1000, 1001–1003, 1007–1014 or an application code 3000–4999 (RFC 6455 §7.4)`);
     if (this.phase !== Phase.Open || this.closeReported) return;
+    const cut = truncateUtf8(reason, MAX_CLOSE_REASON_BYTES).toString("utf8");
     this.parser.halt();
-    this.write(encodeClose(code, reason));
+    this.write(isValidWireCloseCode(code) ? encodeClose(code, cut) : encodeClose());
     this.phase = Phase.CloseSent;
     this.arm(this.options.closeTimeoutMs);
-    this.reportClose(code, reason);
+    this.reportClose(code, cut);
   }
 
   /** Ends TCP now without a close handshake (Bun's ws.terminate()). */
