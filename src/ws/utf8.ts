@@ -17,6 +17,8 @@ export const UTF8_ACCEPT: Utf8State = 0;
 export const UTF8_REJECT: Utf8State = -1;
 
 const CONT = (0x80 << 8) | (0xbf << 16);
+/** Runs up to this many bytes are validated in JS; longer ones by the native isUtf8. */
+const SHORT_RUN = 64;
 
 function pack(need: number, lo: number, hi: number): Utf8State {
   return need | (lo << 8) | (hi << 16);
@@ -48,6 +50,16 @@ export function utf8Step(state: Utf8State, b: number): Utf8State {
  * invalid). A non-zero, non-reject result means a character is cut at `to` and continues later.
  */
 export function utf8Validate(state: Utf8State, bytes: Uint8Array, from: number, to: number): Utf8State {
+  if (to - from <= SHORT_RUN) {
+    // Short texts (chat messages): the state machine beats making a view for the native call.
+    for (let j = from; j < to; j++) {
+      const b = bytes[j]!;
+      if (b < 0x80 && state === UTF8_ACCEPT) continue;
+      state = utf8Step(state, b);
+      if (state === UTF8_REJECT) return state;
+    }
+    return state;
+  }
   let i = from;
   // Finish a character cut by the previous chunk.
   while (i < to && state !== UTF8_ACCEPT) {
