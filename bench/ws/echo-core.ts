@@ -4,6 +4,8 @@
 // hono/bun's, the same Hono app and the same client process (Bun's WebSocket client, each
 // connection keeping one 32-byte text message in flight). An early indicator for issue 11's
 // "≥ 0.8× Bun.serve" before the engine integration exists; only the same-run ratio means much.
+// A third server, "ceiling", answers every frame with a fixed frame and parses nothing: what
+// Bun.listen and one JS callback per read can do on this machine at all.
 import { z } from "zod";
 import { parseBenchFlags } from "../support.ts";
 
@@ -22,9 +24,30 @@ if (role === "--server") {
     const { upgradeWebSocket, websocket } = await import("hono/bun");
     port = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: make(upgradeWebSocket).fetch, websocket }).port!;
   } else if (variant === "ceiling") {
-    await import("/tmp/wsx/ceiling.ts");
-    await new Promise(() => {});
-    port = 0;
+    // What Bun.listen + JS does with no protocol work: handshake, then one fixed 34-byte frame
+    // back per 38-byte client frame (the client's 32-byte masked text), nothing parsed.
+    const { acceptKey } = await import("../../src/ws/handshake.ts");
+    const reply = Buffer.concat([Buffer.from([0x81, 32]), Buffer.from("x".repeat(32))]);
+    port = Bun.listen<{ up: boolean; pending: number }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          s.data = { up: false, pending: 0 };
+        },
+        data(s, d) {
+          if (!s.data.up) {
+            const key = /sec-websocket-key: *([^\r]+)/i.exec(d.toString("latin1"))![1]!;
+            s.data.up = true;
+            s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
+            return;
+          }
+          const total = s.data.pending + d.length;
+          s.data.pending = total % 38;
+          for (let i = 0; i < Math.floor(total / 38); i++) s.write(reply);
+        },
+      },
+    }).port;
   } else {
     const { upgradeWebSocket } = await import("../../src/ws/upgrade.ts");
     const { startLoopbackServer } = await import("../../src/ws/testing/loopback-server.ts");
@@ -96,6 +119,6 @@ if (role === "--server") {
   console.log(`| server | messages/s |\n|---|---|`);
   console.log(`| Bun.serve + hono/bun | ${best(results.bun!)} |`);
   console.log(`| src/ws core on Bun.listen + liveframe upgradeWebSocket | ${best(results.core!)} |`);
-  console.log(`| ceiling | ${best(results.ceiling!)} |`);
+  console.log(`| ceiling: Bun.listen, fixed reply, no parsing | ${best(results.ceiling!)} |`);
   console.log(`ratio core / Bun.serve: ${(best(results.core!) / best(results.bun!)).toFixed(2)}×`);
 }
