@@ -62,6 +62,13 @@ export class LiveServerWebSocket<T = unknown> {
     return this.session.pong(data);
   }
 
+  /** Keeps this WebSocket from moving until `work` settles (its writes belong to this generation). */
+  pinWhile(work: Promise<unknown>): void {
+    this.session.pin();
+    const release = () => this.session.unpin();
+    work.then(release, release);
+  }
+
   getBufferedAmount(): number {
     return this.session.bufferedAmount;
   }

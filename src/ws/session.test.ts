@@ -302,6 +302,26 @@ describe("moving to the next generation", () => {
     session.close(1000);
     expect(session.movable).toBe(false);
   });
+  test("onMovable fires once, when the boundary is reached and the queue flushed; a pin holds it back", () => {
+    const { session, transport } = setup();
+    const f = frame({ op: OP_TEXT, payload: "abc" });
+    session.receive(f.subarray(0, 4));
+    let fired = 0;
+    session.pin(); // e.g. an async handler of the old code still running
+    session.prepareToMove(() => fired++);
+    expect(fired).toBe(0);
+    session.receive(f.subarray(4));
+    expect(fired).toBe(0); // at the boundary, but pinned
+    transport.budget = 1;
+    session.send("reply of the async handler");
+    session.unpin();
+    expect(fired).toBe(0); // a partial frame is still queued for the client
+    transport.budget = Infinity;
+    session.drain();
+    expect(fired).toBe(1);
+    session.receive(frame({ op: OP_TEXT, payload: "later" }));
+    expect(fired).toBe(1);
+  });
   test("cancelMove parses what was held", () => {
     const { session, events } = setup();
     session.prepareToMove();

@@ -124,6 +124,8 @@ export class WebSocketSession {
   /** permessage-deflate without context takeover was negotiated (info.extensions). */
   private readonly deflate: boolean;
   private moving = false;
+  private onMovable: (() => void) | null = null;
+  private pins = 0;
   private held: Uint8Array[] = [];
   private heldLen = 0;
 
@@ -152,7 +154,8 @@ export class WebSocketSession {
   static restore(moved: MovedWebSocket, transport: WsTransport, handler: SessionHandler, options?: SessionOptions, clock?: WsClock): WebSocketSession {
     const s = new WebSocketSession(transport, handler, { url: moved.url, headers: moved.headers, protocol: moved.protocol, extensions: moved.extensions }, options, clock);
     const held = Buffer.from(moved.held, "base64");
-    s.prepareToMove(); // at a boundary already: nothing is parsed until resume()
+    s.moving = true; // at a boundary already: nothing is parsed until resume()
+    s.parser.stopAtBoundary = true;
     if (held.length > 0) s.hold(held);
     return s;
   }
@@ -181,6 +184,7 @@ export class WebSocketSession {
     }
     // While moving, the parser stops at the next message boundary and parse() holds the rest.
     this.parse(chunk);
+    if (this.moving) this.checkMovable();
   }
 
   /** The socket's drain event: writes what is queued. */
@@ -202,6 +206,7 @@ export class WebSocketSession {
       this.backpressured = false;
       this.guard(() => this.handler.onDrain?.());
     }
+    if (this.moving) this.checkMovable();
   }
 
   /** The socket closed (by the client, or after end()). */
@@ -277,25 +282,52 @@ export class WebSocketSession {
 
   // ---- moving to the next generation ------------------------------------------------------
 
-  /** From now on parsing stops at the next message boundary and later bytes are held unparsed. */
-  prepareToMove(): void {
+  /**
+   * From now on parsing stops at the next message boundary and later bytes are held unparsed.
+   * `onMovable` is called once, as soon as `movable` holds (at once if it already does).
+   */
+  prepareToMove(onMovable?: () => void): void {
     this.moving = true;
     this.parser.stopAtBoundary = true;
+    this.onMovable = onMovable ?? null;
+    this.checkMovable();
   }
 
   /** The move was called off: parse what was held and carry on. */
   cancelMove(): void {
     this.moving = false;
+    this.onMovable = null;
     this.parser.stopAtBoundary = false;
     this.parseHeld();
   }
 
   /**
+   * Keeps the session from becoming movable until unpin(): for work of the old code that will
+   * still write to this connection (an async message handler: its reply must not be lost).
+   */
+  pin(): void {
+    this.pins++;
+  }
+
+  unpin(): void {
+    if (this.pins > 0) this.pins--;
+    if (this.moving) this.checkMovable();
+  }
+
+  /**
    * Can move now: open, prepareToMove() was called, no partial frame or fragmented message read,
-   * and every outgoing byte taken by the kernel (no partial frame written either).
+   * every outgoing byte taken by the kernel (no partial frame written either), nothing pinned.
    */
   get movable(): boolean {
-    return this.moving && this.phase === Phase.Open && !this.closeReported && this.parser.atMessageBoundary && this.queue.length === 0;
+    return this.moving && this.phase === Phase.Open && !this.closeReported && this.parser.atMessageBoundary && this.queue.length === 0 && this.pins === 0;
+  }
+
+  private checkMovable(): void {
+    const cb = this.onMovable;
+    if (cb !== null && this.movable) {
+      this.onMovable = null;
+      cb();
+    }
   }
 
   /**

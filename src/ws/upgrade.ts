@@ -111,14 +111,18 @@ function run(ws: LiveServerWebSocket<LiveWebSocketData>, handler: () => unknown)
   };
   try {
     const result = handler();
-    if (result instanceof Promise) result.catch((e) => {
-      try {
-        handleError(e);
-      } catch (e2) {
-        // No onError: an async failure has nowhere to go but the log (it must not kill the process).
-        console.error("liveframe: a WebSocket handler failed:", e2);
-      }
-    });
+    if (result instanceof Promise) {
+      // An async handler may still reply: the WebSocket does not move before it settles.
+      ws.pinWhile(result);
+      result.catch((e) => {
+        try {
+          handleError(e);
+        } catch (e2) {
+          // No onError: an async failure has nowhere to go but the log (it must not kill the process).
+          console.error("liveframe: a WebSocket handler failed:", e2);
+        }
+      });
+    }
   } catch (error) {
     handleError(error);
   }
