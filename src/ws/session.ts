@@ -219,6 +219,11 @@ export class WebSocketSession {
     this.reportClose(CloseCode.abnormal, "");
   }
 
+  /** Bytes read but held unparsed (while moving). */
+  get heldBytes(): number {
+    return this.heldLen;
+  }
+
   /** Bytes held while moving must not grow past this: the engine stops reading from the socket. */
   get wantsInput(): boolean {
     return this.heldLen < this.options.maxHeldBytes;

@@ -6,7 +6,8 @@
 import type { Socket } from "bun";
 import { acceptResponse, checkUpgrade, rejectResponse, selectProtocol } from "../handshake.ts";
 import { negotiateDeflate } from "../deflate.ts";
-import { defaultSessionOptions, WebSocketSession, type SessionOptions } from "../session.ts";
+import { defaultSessionOptions, WebSocketSession, type SessionOptions, type UpgradeInfo } from "../session.ts";
+import { parseMovedWebSocket, type MovedWebSocket } from "../moved.ts";
 import { LiveServerWebSocket } from "../server-websocket.ts";
 import { websocket as honoHandlers, type WebSocketHandlers } from "../upgrade.ts";
 
@@ -15,6 +16,7 @@ interface FetchApp {
 }
 
 interface ConnState {
+  ws: LiveServerWebSocket<any> | null;
   /** The head read so far; null once complete. */
   head: Buffer | null;
   /** Bytes after the head that arrived while the app ran. */
@@ -24,8 +26,15 @@ interface ConnState {
 
 export interface LoopbackServer {
   port: number;
-  /** Sessions currently open (for tests that move them). */
+  /** Sessions currently open. */
   sessions: Set<WebSocketSession>;
+  /**
+   * What a reload will do, within one process: every open WebSocket is moved at a message
+   * boundary (snapshot → JSON → validated record → restore) to `next`, whose own
+   * upgradeWebSocket route takes it over (onOpen with moved: true); new connections go to
+   * `next` too. A WebSocket `next` does not upgrade is closed with 1012.
+   */
+  moveAll(next: FetchApp, o?: { waitForHeldBytes?: boolean }): Promise<{ moved: number; refused: number }>;
   stop(): void;
 }
 
@@ -35,7 +44,25 @@ export function startLoopbackServer(
   handlers: WebSocketHandlers<any> = honoHandlers,
 ): LoopbackServer {
   const sessions = new Set<WebSocketSession>();
+  const sockets = new Set<Socket<ConnState>>();
   const sessionOptions = { ...defaultSessionOptions, ...options };
+  let current = app;
+
+  /** A session over `socket` whose events go to `handlers` through `ws` (set right after). */
+  function sessionFor(socket: Socket<ConnState>, info: UpgradeInfo, restoreFrom?: MovedWebSocket): WebSocketSession {
+    const events = {
+      onMessage: (d: string | Buffer) => handlers.message(socket.data.ws!, d),
+      onClose: (code: number, reason: string) => {
+        sessions.delete(session);
+        if (socket.data.ws) handlers.close(socket.data.ws, code, reason);
+      },
+      onDrain: () => handlers.drain?.(socket.data.ws!),
+    };
+    const transport = { write: (b: Uint8Array) => socket.write(b), end: () => socket.end() };
+    const session = restoreFrom ? WebSocketSession.restore(restoreFrom, transport, events, sessionOptions) : new WebSocketSession(transport, events, info, sessionOptions);
+    sessions.add(session);
+    return session;
+  }
 
   async function onHead(socket: Socket<ConnState>, head: string, rest: Buffer): Promise<void> {
     const [requestLine, ...lines] = head.split("\r\n");
@@ -68,7 +95,7 @@ export function startLoopbackServer(
         return true;
       },
     };
-    const response = await app.fetch(request, env);
+    const response = await current.fetch(request, env);
     if (upgrade === null || check.kind !== "accept") {
       const body = await response.text();
       socket.write(`HTTP/1.1 ${response.status} X\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -79,26 +106,71 @@ export function startLoopbackServer(
     const protocol = selectProtocol(check.offeredProtocols, (u.headers instanceof Headers ? u.headers.get("sec-websocket-protocol") : u.headers?.["Sec-WebSocket-Protocol"]) ?? undefined);
     const extensions = options.perMessageDeflate ? negotiateDeflate(check.offeredExtensions) : "";
     socket.write(acceptResponse({ accept: check.accept, protocol, extensions, headers: u.headers }));
-    let ws!: LiveServerWebSocket<any>;
-    const session = new WebSocketSession(
-      { write: (b) => socket.write(b), end: () => socket.end() },
-      {
-        onMessage: (d) => handlers.message(ws, d),
-        onClose: (code, reason) => {
-          sessions.delete(session);
-          handlers.close(ws, code, reason);
-        },
-        onDrain: () => handlers.drain?.(ws),
-      },
-      { url, headers: fields, protocol, extensions },
-      sessionOptions,
-    );
-    ws = new LiveServerWebSocket(session, u.data, socket.remoteAddress);
+    const session = sessionFor(socket, { url, headers: fields, protocol, extensions });
+    socket.data.ws = new LiveServerWebSocket(session, u.data, socket.remoteAddress);
     socket.data.session = session;
-    sessions.add(session);
-    handlers.open(ws);
+    handlers.open(socket.data.ws);
     if (rest.length > 0) session.receive(rest);
     for (const b of socket.data.early.splice(0)) session.receive(b);
+  }
+
+  /** The next generation's side of a move: re-route the upgrade request through `next`, restore, resume. */
+  async function adopt(socket: Socket<ConnState>, record: MovedWebSocket, next: FetchApp): Promise<boolean> {
+    const request = new Request(record.url, { headers: record.headers });
+    let data: { data: unknown } | null = null;
+    const env = {
+      upgrade(r: Request, o: { data?: unknown } = {}): boolean {
+        if (r !== request || data !== null) return false;
+        data = { data: o.data };
+        return true;
+      },
+    };
+    await next.fetch(request, env);
+    const session = sessionFor(socket, record, record);
+    if (data === null) {
+      socket.data.session = session;
+      session.closeForRestart();
+      return false;
+    }
+    socket.data.ws = new LiveServerWebSocket(session, (data as { data: unknown }).data, socket.remoteAddress, true, record.attached);
+    socket.data.session = session;
+    handlers.open(socket.data.ws);
+    session.resume();
+    for (const b of socket.data.early.splice(0)) session.receive(b);
+    return true;
+  }
+
+  /** Checked after every read while a move waits for held bytes. */
+  let heldCheck: (() => void) | null = null;
+
+  async function moveAll(next: FetchApp, o: { waitForHeldBytes?: boolean } = {}): Promise<{ moved: number; refused: number }> {
+    current = next;
+    const open = [...sockets].filter((s) => s.data.session !== null && sessions.has(s.data.session));
+    await Promise.all(open.map((s) => new Promise<void>((resolve) => s.data.session!.prepareToMove(resolve))));
+    if (o.waitForHeldBytes) {
+      // Like a real reload, where bytes keep arriving between "movable" and the handoff: wait
+      // until every connection holds some, so the move must carry them.
+      const all = Promise.withResolvers<void>();
+      heldCheck = () => open.every((s) => s.data.session!.heldBytes > 0) && all.resolve();
+      heldCheck();
+      await all.promise;
+      heldCheck = null;
+    }
+    let moved = 0;
+    let refused = 0;
+    await Promise.all(
+      open.map(async (s) => {
+        const old = s.data.session!;
+        sessions.delete(old);
+        // Over the wire in a real reload: JSON, validated on receipt.
+        const record = parseMovedWebSocket(JSON.parse(JSON.stringify(old.snapshot(s.data.ws!.attached))), "the previous generation");
+        s.data.session = null; // bytes arriving while the new app routes the request wait in `early`
+        s.data.ws = null;
+        if (await adopt(s, record, next)) moved++;
+        else refused++;
+      }),
+    );
+    return { moved, refused };
   }
 
   const listener = Bun.listen<ConnState>({
@@ -106,10 +178,15 @@ export function startLoopbackServer(
     port: 0,
     socket: {
       open(s) {
-        s.data = { head: Buffer.alloc(0), early: [], session: null };
+        sockets.add(s);
+        s.data = { head: Buffer.alloc(0), early: [], session: null, ws: null };
       },
       data(s, chunk) {
-        if (s.data.session) return s.data.session.receive(chunk);
+        if (s.data.session) {
+          s.data.session.receive(chunk);
+          heldCheck?.();
+          return;
+        }
         if (s.data.head === null) return void s.data.early.push(Buffer.from(chunk));
         const all = Buffer.concat([s.data.head, chunk]);
         const end = all.indexOf("\r\n\r\n");
@@ -127,6 +204,7 @@ export function startLoopbackServer(
         s.data.session?.drain();
       },
       close(s) {
+        sockets.delete(s);
         s.data.session?.transportClosed();
       },
       error() {},
@@ -135,6 +213,7 @@ export function startLoopbackServer(
   return {
     port: listener.port,
     sessions,
+    moveAll,
     stop: () => listener.stop(true),
   };
 }
