@@ -14,7 +14,10 @@
 // - Extensions: none by default (Bun's default `perMessageDeflate: false`), so the 101 carries no
 //   Sec-WebSocket-Extensions and every RSV bit stays an error. With deflate enabled, deflate.ts
 //   negotiates permessage-deflate without context takeover, as Bun does.
-import { TCHAR } from "../http/head.ts";
+
+/** tchar (RFC 9110 §5.6.2). Own copy: src/ws does not depend on the HTTP engine's internals. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
 
 /** RFC 6455 §1.3: appended to the client's key before hashing. */
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
