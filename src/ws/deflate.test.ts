@@ -163,6 +163,7 @@ test("a session with deflate moves: the negotiated extension travels, and a comp
   const payload = compressMessage(Buffer.from("moved ".repeat(50)));
   a.receive(frame({ op: OP_TEXT, payload, rsv: 0x40 }));
   const record = a.snapshot(null);
+  a.handedOver();
   expect(record.extensions).toBe(DEFLATE_RESPONSE);
   const got: string[] = [];
   const b = WebSocketSession.restore(record, new FakeTransport(), { onMessage: (d) => void got.push(String(d)), onClose() {} }, defaultSessionOptions);

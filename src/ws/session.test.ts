@@ -259,6 +259,7 @@ describe("moving to the next generation", () => {
     expect(a.transport.take().map((f) => f.payload.toString())).toEqual(["old:one!"]);
 
     const record = a.session.snapshot({ user: "ada", n: 1 });
+    a.session.handedOver();
     // Detached: nothing more happens on the old side, not even onClose.
     a.session.receive(frame({ op: OP_TEXT, payload: "late" }));
     a.session.transportClosed();
@@ -321,6 +322,29 @@ describe("moving to the next generation", () => {
     expect(fired).toBe(1);
     session.receive(frame({ op: OP_TEXT, payload: "later" }));
     expect(fired).toBe(1);
+  });
+  test("a failed handoff: snapshot, then cancelMove carries on here with the held bytes, nothing lost or repeated", () => {
+    const { session, events, transport } = setup();
+    session.prepareToMove();
+    session.receive(frame({ op: OP_TEXT, payload: "one" }));
+    const record = session.snapshot(null);
+    expect(Buffer.from(record.held, "base64").length).toBeGreaterThan(0);
+    session.cancelMove();
+    session.receive(frame({ op: OP_TEXT, payload: "two" }));
+    expect(events).toEqual(["text:one", "text:two"]);
+    expect(transport.ended).toBe(false);
+  });
+  test("bytes after the snapshot make it stale: handedOver refuses, a new snapshot has them", () => {
+    const { session } = setup();
+    session.prepareToMove();
+    expect(() => session.handedOver()).toThrow(/before snapshot/);
+    const first = session.snapshot(null);
+    session.receive(frame({ op: OP_TEXT, payload: "late" }));
+    expect(session.snapshotStale).toBe(true);
+    expect(() => session.handedOver()).toThrow(/new snapshot/);
+    const second = session.snapshot(null);
+    expect(Buffer.from(second.held, "base64").length).toBeGreaterThan(Buffer.from(first.held, "base64").length);
+    session.handedOver();
   });
   test("cancelMove parses what was held", () => {
     const { session, events } = setup();

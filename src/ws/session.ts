@@ -16,7 +16,8 @@
 //
 // Moving (issue 11): prepareToMove() makes parsing stop at the next message boundary and keeps
 // later bytes unparsed; once `movable` (boundary reached, outgoing queue flushed, no close under
-// way) snapshot() detaches the session and returns what the next generation needs to restore it.
+// way) snapshot() returns what the next generation needs to restore it, and handedOver() detaches
+// it once the new owner has it (cancelMove() instead when the handoff failed).
 import {
   DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -103,7 +104,7 @@ const enum Phase {
   CloseSent,
   /** Done: TCP ended or ending. */
   Ended,
-  /** Detached by snapshot(): the next generation owns the connection. */
+  /** Detached by handedOver(): the next generation owns the connection. */
   Moved,
 }
 
@@ -126,6 +127,8 @@ export class WebSocketSession {
   private moving = false;
   private onMovable: (() => void) | null = null;
   private pins = 0;
+  /** heldLen when snapshot() was taken; -1 when none is outstanding. */
+  private snapshotHeld = -1;
   private held: Uint8Array[] = [];
   private heldLen = 0;
 
@@ -298,8 +301,10 @@ export class WebSocketSession {
     this.checkMovable();
   }
 
-  /** The move was called off: parse what was held and carry on. */
+  /** The move was called off (or the handoff failed): parse what was held and carry on. */
   cancelMove(): void {
+    if (this.phase === Phase.Moved) return;
+    this.snapshotHeld = -1;
     this.moving = false;
     this.onMovable = null;
     this.parser.stopAtBoundary = false;
@@ -336,17 +341,36 @@ export class WebSocketSession {
   }
 
   /**
-   * Detaches the session (no more writes, timers or events; onClose is never called) and returns
-   * what the next generation restores it from. `attached` is the app's JSON value.
+   * What the next generation restores this WebSocket from (`attached`: the app's JSON value).
+   * Nothing changes yet: the session stays paused at its boundary until handedOver() (the new
+   * owner adopted it) or cancelMove() (the handoff failed: carry on here). Pause reading from
+   * the socket first: bytes that arrive after the snapshot are not in it (`snapshotStale`; take
+   * a new one).
    */
   snapshot(attached: MovedWebSocket["attached"] = null): MovedWebSocket {
     if (!this.movable) throw new Error("WebSocket is not at a movable point (call prepareToMove() and wait for `movable`): moving it now would cut a frame");
+    const held = Buffer.concat(this.held.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)), this.heldLen);
+    this.snapshotHeld = this.heldLen;
+    return { v: MOVED_WEBSOCKET_VERSION, url: this.info.url, headers: this.info.headers, protocol: this.info.protocol, extensions: this.info.extensions, held: held.toString("base64"), attached };
+  }
+
+  /** Bytes arrived after the last snapshot(): it would lose them. */
+  get snapshotStale(): boolean {
+    return this.snapshotHeld >= 0 && this.heldLen !== this.snapshotHeld;
+  }
+
+  /**
+   * The next generation adopted it: detach (no more writes, timers or events; onClose is never
+   * called; the socket is the new owner's, so it is neither ended nor written to).
+   */
+  handedOver(): void {
+    if (this.snapshotHeld < 0) throw new Error("handedOver() before snapshot(): the new generation has nothing to restore from");
+    if (this.snapshotStale) throw new Error("bytes arrived after the snapshot: take a new snapshot() (pause reading first) before handing over");
     this.phase = Phase.Moved;
     this.clearTimer();
-    const held = Buffer.concat(this.held.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)), this.heldLen);
     this.held = [];
     this.heldLen = 0;
-    return { v: MOVED_WEBSOCKET_VERSION, url: this.info.url, headers: this.info.headers, protocol: this.info.protocol, extensions: this.info.extensions, held: held.toString("base64"), attached };
+    this.onMovable = null;
   }
 
   /** After restore(): parse the held bytes and whatever arrives next. */
@@ -357,6 +381,7 @@ export class WebSocketSession {
   /** The connection cannot move in time: close it with 1012 so the client reconnects. */
   closeForRestart(): void {
     this.moving = false;
+    this.snapshotHeld = -1;
     this.parser.stopAtBoundary = false;
     this.held = [];
     this.heldLen = 0;

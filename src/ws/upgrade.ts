@@ -3,27 +3,40 @@
 // one import. It is hono/bun's design on liveframe's server object; `websocket` below is the
 // handler set the engine calls (the one hono/bun asks the app to pass to Bun.serve).
 //
-// THE CONTRACT THE ENGINE MUST FULFIL (issue 11 integration):
-// 1. app.fetch(request, env): `env` has `upgrade(request, { data, headers })` (see
-//    WebSocketServer), as Bun's Server does. It returns true when `request` is a valid WebSocket
-//    upgrade (handshake.ts checkUpgrade → "accept") arriving on a connection the engine can
-//    upgrade; the engine then remembers `data` for that request and ignores the Response the app
-//    returns (hono returns `new Response(null)`, status 200, as under Bun). It returns false for
-//    anything else, and the app answers as usual (Bun does the same). A request with a wrong
-//    Sec-WebSocket-Version is answered 426 by the engine before the app runs (Bun does).
-// 2. After the handler's Response settles, for an upgraded request the engine writes the 101
-//    (handshake.ts acceptResponse, after any bytes still queued for earlier responses), then
-//    creates a WebSocketSession over the socket (socket data → session.receive, drain →
-//    session.drain, close → session.transportClosed; bytes read past the request head go to
-//    receive first) and a LiveServerWebSocket(session, data, remoteAddress), and calls
-//    websocket.open(ws); the session's handler calls websocket.message / close / drain.
-// 3. Moving: a WebSocket restored from a MovedWebSocket record is re-routed through the NEW app:
-//    the engine calls app.fetch(new Request(record.url, { headers: record.headers }), env), the
-//    new code's upgradeWebSocket calls env.upgrade(request, { data }), which (for this request)
-//    returns true without writing a 101; then the engine builds the session with
-//    WebSocketSession.restore, a LiveServerWebSocket with moved = true and the attached value,
-//    calls websocket.open(ws) (the app's onOpen sees evt.moved / evt.attached) and then
-//    session.resume(). If the new app does not upgrade that request, close it with 1012.
+// THE CONTRACT THE ENGINE MUST FULFIL (issue 11 integration; testing/loopback-server.ts is a
+// working model of all of it, exercised by interop.test.ts and move.test.ts):
+// 1. Before the app: a request whose checkUpgrade() is `reject` with status 426 (wrong
+//    Sec-WebSocket-Version) is answered rejectResponse() and the connection closed; the app
+//    does not run (Bun does the same).
+// 2. app.fetch(request, env): `env` has `upgrade(request, { data, headers })` (WebSocketServer),
+//    as Bun's Server does. It returns true when checkUpgrade(request) is "accept" and `request`
+//    is the one being served on this connection and not upgraded yet; the engine then remembers
+//    `data` and `headers`, and ignores the Response the app returns (hono returns
+//    `new Response(null)`, as under Bun). Anything else returns false and the app answers as
+//    usual. The engine knows the HTTP version; a Request does not (pass it to checkUpgrade).
+// 3. After the handler settles, for an upgraded request: flush what is queued for earlier
+//    responses, write acceptResponse({ accept, protocol: selectProtocol(offered, app's
+//    Sec-WebSocket-Protocol header), extensions: perMessageDeflate ? negotiateDeflate(offers)
+//    : "", headers, date }), stop HTTP parsing on this connection for good, and build
+//    `new WebSocketSession({ write: b => socket.write(b), end: () => socket.end() }, handlers,
+//    { url, headers, protocol, extensions }, options)` with handlers calling websocket.message /
+//    close / drain, then `new LiveServerWebSocket(session, data, remoteAddress)` and
+//    websocket.open(ws). Socket `data` → session.receive (bytes already read past the request
+//    head first, then any that arrived while the app ran), `drain` → session.drain(), `close`
+//    → session.transportClosed(). Keep-alive and request timers stop; the session has its own.
+// 4. Moving (reload): per WebSocket, session.prepareToMove(onMovable); while
+//    `!session.wantsInput` pause reading. When onMovable fires (message boundary, outgoing
+//    queue flushed, no async handler of the old code pending), pause reading, then
+//    session.snapshot(ws.attached) gives the MovedWebSocket record to send with the fd; once
+//    the new generation confirms, session.handedOver() (drop the fd without FIN/RST, as for
+//    HTTP connections). Not movable before the drain timeout → session.closeForRestart()
+//    (1012). A failed handoff → session.cancelMove() (the old generation keeps it, held bytes
+//    included). The new generation: parseMovedWebSocket(record), then
+//    app.fetch(new Request(record.url, { headers: record.headers }), env) through the NEW app,
+//    where env.upgrade(request) returns true for this request WITHOUT writing a 101; then
+//    WebSocketSession.restore(record, transport, handlers, options), a LiveServerWebSocket with
+//    moved = true and record.attached, websocket.open(ws) (the app's onOpen sees evt.moved and
+//    evt.attached), session.resume(). If the new app does not upgrade it: closeForRestart().
 import { WSContext, createWSMessageEvent, defineWebSocketHelper, type UpgradeWebSocket, type WSEvents } from "hono/ws";
 import type { Context } from "hono";
 import type { JsonValue } from "./json.ts";

@@ -164,6 +164,7 @@ export function startLoopbackServer(
         sessions.delete(old);
         // Over the wire in a real reload: JSON, validated on receipt.
         const record = parseMovedWebSocket(JSON.parse(JSON.stringify(old.snapshot(s.data.ws!.attached))), "the previous generation");
+        old.handedOver(); // in one process the "new owner" has it as soon as the record exists
         s.data.session = null; // bytes arriving while the new app routes the request wait in `early`
         s.data.ws = null;
         if (await adopt(s, record, next)) moved++;
