@@ -8,3 +8,4 @@ export { movedWebSocketSchema, parseMovedWebSocket, MOVED_WEBSOCKET_VERSION, typ
 export { CloseCode, WsProtocolError } from "./protocol.ts";
 export type { JsonValue } from "./json.ts";
 export * from "./limits.ts";
+export { negotiateDeflate, DEFLATE_RESPONSE } from "./deflate.ts";
