@@ -17,6 +17,8 @@ interface FetchApp {
 
 interface ConnState {
   ws: LiveServerWebSocket<any> | null;
+  /** The socket closed while no session owned it (during a move's re-routing). */
+  closed: boolean;
   /** The head read so far; null once complete. */
   head: Buffer | null;
   /** Bytes after the head that arrived while the app ran. */
@@ -137,6 +139,7 @@ export function startLoopbackServer(
     handlers.open(socket.data.ws);
     session.resume();
     for (const b of socket.data.early.splice(0)) session.receive(b);
+    if (socket.data.closed) session.transportClosed(); // the client left during the move
     return true;
   }
 
@@ -180,7 +183,7 @@ export function startLoopbackServer(
     socket: {
       open(s) {
         sockets.add(s);
-        s.data = { head: Buffer.alloc(0), early: [], session: null, ws: null };
+        s.data = { head: Buffer.alloc(0), early: [], session: null, ws: null, closed: false };
       },
       data(s, chunk) {
         if (s.data.session) {
@@ -206,6 +209,7 @@ export function startLoopbackServer(
       },
       close(s) {
         sockets.delete(s);
+        s.data.closed = true;
         s.data.session?.transportClosed();
       },
       error() {},
