@@ -1,7 +1,8 @@
 // permessage-deflate without context takeover: negotiation (the same response as Bun.serve with
 // perMessageDeflate: true), the codec and its limits, the parser's RSV1 rules, a compressed
 // message surviving a move, and both real clients exchanging compressed messages.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import { cleanupAfterEach } from "../../test/support/cleanups.ts";
 import { Hono } from "hono";
 import { upgradeWebSocket as bunUpgradeWebSocket, websocket as bunWebsocket } from "hono/bun";
 import { compressMessage, decompressMessage, DEFLATE_RESPONSE, deflateNegotiated, negotiateDeflate } from "./deflate.ts";
@@ -15,10 +16,7 @@ import { upgradeWebSocket } from "./upgrade.ts";
 import { startLoopbackServer } from "./testing/loopback-server.ts";
 import { RealWebSocket } from "./testing/real-ws.ts";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
+const cleanups = cleanupAfterEach();
 
 describe("negotiation", () => {
   const cases: [string, string][] = [

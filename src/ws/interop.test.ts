@@ -2,7 +2,8 @@
 // upgradeWebSocket, and on the loopback test server with liveframe's (the one-import change an app
 // makes). Each scenario's transcript (what the app saw, what the client saw) must be identical,
 // and must be what the scenario expects (so two equally broken servers cannot pass).
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import { cleanupAfterEach } from "../../test/support/cleanups.ts";
 import { Hono } from "hono";
 import { upgradeWebSocket as bunUpgradeWebSocket, websocket as bunWebsocket } from "hono/bun";
 import { upgradeWebSocket } from "./upgrade.ts";
@@ -11,10 +12,7 @@ import { RealWebSocket } from "./testing/real-ws.ts";
 import { closePayload, concat, frame, readServerFrames } from "./testing/frames.ts";
 import { OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT } from "./protocol.ts";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
+const cleanups = cleanupAfterEach();
 
 /** The test app, written once against an upgradeWebSocket; `log` records what its handlers saw. */
 function makeApp(upgrade: typeof upgradeWebSocket, log: string[], closed: () => void) {

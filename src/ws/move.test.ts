@@ -3,16 +3,14 @@
 // another process (the handoff layer's job). Every message is answered exactly once, nobody sees
 // a close, messages sent after a move are answered by the new code, and the value the app
 // attached to each WebSocket carries over (a per-connection counter that never restarts).
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
+import { cleanupAfterEach } from "../../test/support/cleanups.ts";
 import { Hono } from "hono";
 import { upgradeWebSocket, type WebSocketOpenEvent } from "./upgrade.ts";
 import { startLoopbackServer } from "./testing/loopback-server.ts";
 import { RealWebSocket } from "./testing/real-ws.ts";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
+const cleanups = cleanupAfterEach();
 
 /** Version `v` of the app: replies "v<v>:<message>:<count>", count carried in the attached value. */
 function appVersion(v: number, opens: string[]) {
