@@ -1,0 +1,11 @@
+// The WebSocket engine's surface (issue 11). Not wired into the HTTP engine yet: see upgrade.ts
+// for the contract the engine fulfils when it is.
+export { upgradeWebSocket, websocket, WebSocketOpenEvent, type WebSocketServer, type LiveWebSocketData, type WebSocketHandlers } from "./upgrade.ts";
+export { LiveServerWebSocket } from "./server-websocket.ts";
+export { WebSocketSession, defaultSessionOptions, systemClock, ReadyState, type SessionOptions, type SessionHandler, type WsTransport, type WsClock, type UpgradeInfo } from "./session.ts";
+export { checkUpgrade, acceptResponse, rejectResponse, selectProtocol, acceptKey, type UpgradeCheck } from "./handshake.ts";
+export { movedWebSocketSchema, parseMovedWebSocket, MOVED_WEBSOCKET_VERSION, type MovedWebSocket } from "./moved.ts";
+export { CloseCode, WsProtocolError } from "./protocol.ts";
+export type { JsonValue } from "./json.ts";
+export * from "./limits.ts";
+export { negotiateDeflate, DEFLATE_RESPONSE } from "./deflate.ts";
