@@ -12,9 +12,7 @@
 // This file is the state machine only: data in, parse, dispatch to the app, deadlines, idle,
 // release and handover. A body still arriving while the app runs is body-stream.ts's job; writing
 // the response is response-writer.ts's. Both are plain functions taking the connection, so the
-// fields they share with it are not private (the class is internal to the engine). The states are
-// declared here, beside the transitions: Bun inlines a const enum only in its own file, and most
-// state tests are in this one.
+// fields they share with it (ConnectionCore, in connection-state.ts) are not private.
 import type { Socket } from "bun";
 import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
 import { failBodyStream, feedBodyStream, startBodyStream, STREAM_BODY_BYTES } from "./body-stream.ts";
@@ -25,28 +23,7 @@ import { Outbox } from "./outbox.ts";
 import { abortRequest, LiveRequest } from "./request.ts";
 import { handlerFailed, reject, respond } from "./response-writer.ts";
 import { normalizePath } from "./url.ts";
-import type { ServerCore } from "./server-core.ts";
-
-export const enum State {
-  Head,
-  Body,
-  Handling,
-  Writing,
-  Flushing,
-  Released,
-  Closing,
-  Closed,
-}
-
-export const enum Deadline {
-  None,
-  Idle,
-  Head,
-  Request,
-  Linger,
-  /** Output is queued for a peer that does not read: how long we wait before giving up on it. */
-  Drain,
-}
+import { Deadline, State, type ConnectionCore, type ConnectionHost } from "./connection-state.ts";
 
 /**
  * After our FIN, how long the peer may keep its half of the connection open (we keep reading and
@@ -63,7 +40,7 @@ let urlPath = "";
 let url = "";
 const g = globalThis as { Response: unknown };
 
-export class Connection {
+export class Connection implements ConnectionCore {
   state = State.Head;
   /** Unconsumed input is buf[bufStart, buf.length). */
   buf: Buffer | null = null;
@@ -93,7 +70,7 @@ export class Connection {
   requestDeadline = 0;
 
   constructor(
-    readonly server: ServerCore,
+    readonly server: ConnectionHost<Connection>,
     readonly socket: Socket<any>,
   ) {
     this.outbox = new Outbox(socket);

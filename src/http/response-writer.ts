@@ -2,7 +2,7 @@
 // line and header section, then the body with a Content-Length when it is known, chunked (or
 // close-delimited for HTTP/1.0) when it is not. Module-level functions taking the connection, so
 // the write path costs one plain call and allocates nothing beyond the bytes it sends.
-import { Deadline, State, type Connection } from "./connection.ts";
+import { Deadline, State, type ConnectionCore as Connection } from "./connection-state.ts";
 import type { RequestHead } from "./head.ts";
 import { isLight, kSource, type LightResponse, NativeResponse } from "./light-response.ts";
 import { dateLine, linesFromHeaders, linesFromInit, newFieldFacts } from "./response-head.ts";

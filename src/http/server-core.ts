@@ -2,7 +2,8 @@
 // the release/adopt half of a handoff. The public contract is `HttpServer` in types.ts.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { close, createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
-import { Connection, State } from "./connection.ts";
+import { Connection } from "./connection.ts";
+import { State, type ConnectionHost } from "./connection-state.ts";
 import { installSourceResponse } from "./light-response.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
@@ -58,7 +59,7 @@ const handlers: SocketHandler<any> = {
   },
 };
 
-export class ServerCore implements HttpServer {
+export class ServerCore implements HttpServer, ConnectionHost<Connection> {
   readonly limits: ServerLimits;
   /** Cached clock (ms) for deadlines, advanced by the tick. */
   now = Date.now();
