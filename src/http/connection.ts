@@ -18,7 +18,6 @@ import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
 import { failBodyStream, feedBodyStream, startBodyStream, STREAM_BODY_BYTES } from "./body-stream.ts";
 import { HttpError } from "./errors.ts";
 import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
-import { LightResponse, SourceResponse } from "./light-response.ts";
 import { Outbox } from "./outbox.ts";
 import { abortRequest, LiveRequest } from "./request.ts";
 import { handlerFailed, reject, respond } from "./response-writer.ts";
@@ -38,7 +37,6 @@ const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 let urlHost = "";
 let urlPath = "";
 let url = "";
-const g = globalThis as { Response: unknown };
 
 export class Connection implements ConnectionCore {
   state = State.Head;
@@ -319,15 +317,12 @@ export class Connection implements ConnectionCore {
     }
     const req = (this.request = new LiveRequest(head.method, url, head, body));
     let res: unknown;
-    g.Response = LightResponse;
     try {
       res = this.server.app.fetch(req as unknown as Request);
     } catch (err) {
-      g.Response = SourceResponse;
       handlerFailed(this, err);
       return;
     }
-    g.Response = SourceResponse;
     if (res instanceof Promise || (typeof res === "object" && res !== null && typeof (res as PromiseLike<unknown>).then === "function")) {
       (res as PromiseLike<unknown>).then(
         (r) => respond(this, r),

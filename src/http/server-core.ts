@@ -4,7 +4,7 @@ import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { close, createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
 import { Connection } from "./connection.ts";
 import { State, type ConnectionHost } from "./connection-state.ts";
-import { installSourceResponse } from "./light-response.ts";
+import { installResponseSource } from "./response-source.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
 
@@ -80,7 +80,7 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
       throw new TypeError("liveframe: the app must be an object with a fetch(request) method, e.g. a Hono app");
     }
     this.limits = parseServerOptions(options);
-    installSourceResponse();
+    installResponseSource();
     const l = this.limits;
     const shortest = Math.min(l.headersTimeoutMs, l.requestTimeoutMs, l.keepAliveTimeoutMs);
     this.tickMs = Math.max(MIN_TICK_MS, Math.min(MAX_TICK_MS, Math.floor(shortest / 4)));
