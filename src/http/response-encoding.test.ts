@@ -95,6 +95,18 @@ describe("planResponse", () => {
     expect(planResponse(r, GET, true).body.kind).toBe(BodyKind.Stream);
   });
 
+  test("each Set-Cookie on its own line; other repeated fields combined as the Headers object says", () => {
+    const h = new Headers();
+    h.append("set-cookie", "a=1");
+    h.append("set-cookie", "b=2");
+    h.append("x-list", "1");
+    h.append("x-list", "2");
+    const lines = fields(planResponse(new Response("x", { headers: h }), GET, true));
+    expect(lines).toContain("set-cookie: a=1");
+    expect(lines).toContain("set-cookie: b=2");
+    expect(lines).toContain("x-list: 1, 2");
+  });
+
   test("invalid statuses and field values are refused", () => {
     expect(() => planResponse(new Response("x", { headers: { "content-length": "1\r\nx: y" } }), GET, true)).toThrow();
   });

@@ -105,9 +105,21 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
 /** Header lines from a Headers object (already validated by the runtime). */
 export function linesFromHeaders(h: Headers, f: FieldFacts): string {
   resetFacts(f);
-  // Bun's Headers has `count`: skip creating an iterator when there is nothing to iterate.
+  // Bun's Headers has `count`: skip everything when there is nothing to write.
   if ((h as { count?: number }).count === 0) return "";
+  // Bun's toJSON gives the same names and combined values as iterating, in one native call
+  // (half the cost of the iterator's entry arrays); Set-Cookie comes as a list, one line each.
+  const toJSON = (h as { toJSON?: () => Record<string, string | string[]> }).toJSON;
   let out = "";
-  for (const [name, value] of h) out += field(name, value, f, true);
+  if (typeof toJSON !== "function") {
+    for (const [name, value] of h) out += field(name, value, f, true);
+    return out;
+  }
+  const all = toJSON.call(h);
+  for (const name in all) {
+    const value = all[name]!;
+    if (typeof value === "string") out += field(name, value, f, true);
+    else for (const v of value) out += field(name, v, f, true);
+  }
   return out;
 }
