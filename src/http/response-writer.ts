@@ -8,6 +8,8 @@ import { BodyKind, completeHead, connectionLine, planResponse, type ResponsePlan
 import { dateLine } from "./response-head.ts";
 import { NativeResponse } from "./response-source.ts";
 import { statusLine } from "./status.ts";
+import { blobName, isBunFile } from "./file-body.ts";
+import { open } from "node:fs/promises";
 
 /**
  * A Blob or file body is read and written this many bytes at a time: the most of it held in
@@ -105,6 +107,36 @@ async function drained(conn: Connection): Promise<boolean> {
   return true;
 }
 
+/** Reads up to `n` bytes at `at` into `into` (a file through one descriptor, a Blob by slices). */
+interface SliceReader {
+  read(at: number, n: number): Promise<Uint8Array>;
+  close(): void;
+}
+
+async function openReader(blob: Blob): Promise<SliceReader> {
+  if (isBunFile(blob)) {
+    // One descriptor and one reused buffer for the whole response: no allocation per slice. The
+    // buffer is only refilled once the kernel took the previous slice (see sendBlob).
+    const file = await open(blobName(blob), "r");
+    const buf = Buffer.allocUnsafe(BLOB_SLICE_BYTES);
+    return {
+      async read(at, n) {
+        let got = 0;
+        while (got < n) {
+          const { bytesRead } = await file.read(buf, got, n - got, at + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        return buf.subarray(0, got);
+      },
+      close() {
+        file.close().catch(() => {});
+      },
+    };
+  }
+  return { read: (at, n) => blob.slice(at, at + n).bytes(), close() {} };
+}
+
 /**
  * Bytes [start, end) of a Blob or Bun.file, one bounded slice at a time, each written once the
  * kernel took the previous one. The first slice is read before anything is written, so a file
@@ -117,25 +149,31 @@ async function sendBlob(conn: Connection, p: ResponsePlan, blob: Blob, start: nu
       cancelled = true;
     },
   };
-  let at = start;
-  let first = true;
-  while (first || at < end) {
-    const n = Math.min(BLOB_SLICE_BYTES, end - at);
-    const bytes = n > 0 ? await blob.slice(at, at + n).bytes() : EMPTY;
-    if (cancelled || conn.state >= State.Closing) return;
-    if (bytes.byteLength !== n) throw new Error(`the response's file changed size while it was sent (read ${bytes.byteLength} of ${n} bytes at offset ${at})`);
-    if (first) {
-      first = false;
-      if (conn.state !== State.Handling) return;
-      conn.state = State.Writing;
-      if (p.wide) {
-        writeHead(conn, p.head, true);
-        if (n > 0) conn.outbox.write(bytes, n);
-      } else if (n > 0) conn.outbox.writeHeadAndBody(p.head, bytes);
-      else conn.outbox.write(p.head, p.head.length);
-    } else conn.outbox.write(bytes, n);
-    at += n;
-    if (at < end && !(await drained(conn))) return;
+  const reader = await openReader(blob);
+  try {
+    let at = start;
+    let first = true;
+    while (first || at < end) {
+      const n = Math.min(BLOB_SLICE_BYTES, end - at);
+      const bytes = n > 0 ? await reader.read(at, n) : EMPTY;
+      if (cancelled || conn.state >= State.Closing) return;
+      if (bytes.byteLength !== n) throw new Error(`the response's file changed size while it was sent (read ${bytes.byteLength} of ${n} bytes at offset ${at})`);
+      if (first) {
+        first = false;
+        if (conn.state !== State.Handling) return;
+        conn.state = State.Writing;
+        if (p.wide) {
+          writeHead(conn, p.head, true);
+          if (n > 0) conn.outbox.write(bytes, n);
+        } else if (n > 0) conn.outbox.writeHeadAndBody(p.head, bytes);
+        else conn.outbox.write(p.head, p.head.length);
+      } else conn.outbox.write(bytes, n);
+      at += n;
+      // The reused buffer is refilled only once the kernel has taken this slice.
+      if (!(await drained(conn))) return;
+    }
+  } finally {
+    reader.close();
   }
   conn.reader = null;
   conn.finish();
