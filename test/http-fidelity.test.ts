@@ -113,6 +113,22 @@ function makeApp() {
     const copy = new Request("http://x/copy", c.req.raw);
     return c.text(`${copy.method} ${await copy.text()}`);
   });
+  app.post("/clone-after-read", async (c) => {
+    const seen = await c.req.text();
+    let outcome: string;
+    try {
+      const copy = new Request("http://x/copy", c.req.raw);
+      outcome = `cloned ${await copy.text()}`;
+    } catch (err) {
+      outcome = `threw ${(err as Error).name}`;
+    }
+    return c.text(`${seen} ${outcome} ${c.req.raw.bodyUsed}`);
+  });
+  app.post("/clone-json-validator-style", async (c) => {
+    const body = await c.req.json();
+    const copy = new Request("http://x/copy", { method: "POST", headers: c.req.raw.headers, body: JSON.stringify(body) });
+    return c.text(await copy.text());
+  });
   return app;
 }
 
@@ -133,7 +149,7 @@ afterAll(async () => {
 async function exchange(port: number, method: string, path: string, extra = "", body = ""): Promise<WireResponse & { raw: string }> {
   const c = await RawClient.connect(port);
   try {
-    const len = body !== "" ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : "";
+    const len = body !== "" && !/transfer-encoding/i.test(extra) ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : "";
     c.write(`${method} ${path} HTTP/1.1\r\nHost: t\r\n${extra}${len}\r\n${body}`);
     const r = await c.response({ head: method === "HEAD", timeoutMs: 20_000 });
     return { ...r, raw: JSON.stringify(r.headers) };
@@ -254,5 +270,18 @@ describe("the Response class is the runtime's, before and after an await", () =>
     const r = await both("POST", "/clone-request", "", "payload");
     expect(r.ours).toEqual(r.bun);
     expect(r.ours.body).toBe("POST payload");
+  });
+
+  test("new Request(url, c.req.raw) after the body was read, and a request rebuilt from its headers", async () => {
+    const read = await both("POST", "/clone-after-read", "", "payload");
+    expect(read.ours).toEqual(read.bun);
+    const rebuilt = await both("POST", "/clone-json-validator-style", "Content-Type: application/json\r\n", '{"a":1}');
+    expect(rebuilt.ours).toEqual(rebuilt.bun);
+  });
+
+  test("new Request(url, c.req.raw) on a request whose body is still arriving (chunked)", async () => {
+    const r = await both("POST", "/clone-request", "Transfer-Encoding: chunked\r\n", "7\r\npayload\r\n3\r\n+++\r\n0\r\n\r\n");
+    expect(r.ours).toEqual(r.bun);
+    expect(r.ours.body).toBe("POST payload+++");
   });
 });
