@@ -4,3 +4,4 @@ export { SysError, errnoName, check, checkSize, lastErrno } from "./errno.ts";
 export * from "./socket.ts";
 export { sendFds, recvFds, MAX_FDS_PER_MESSAGE, type Received, type RecvOptions } from "./fdpass.ts";
 export * from "./mmap.ts";
+export { sendFile } from "./sendfile.ts";

@@ -9,7 +9,8 @@ import { dateLine } from "./response-head.ts";
 import { NativeResponse } from "./response-source.ts";
 import { statusLine } from "./status.ts";
 import { blobName, isBunFile } from "./file-body.ts";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
+import { sendFile } from "../../ffi/index.ts";
 
 /**
  * A Blob or file body is read and written this many bytes at a time: the most of it held in
@@ -107,40 +108,11 @@ async function drained(conn: Connection): Promise<boolean> {
   return true;
 }
 
-/** Reads up to `n` bytes at `at` into `into` (a file through one descriptor, a Blob by slices). */
-interface SliceReader {
-  read(at: number, n: number): Promise<Uint8Array>;
-  close(): void;
-}
-
-async function openReader(blob: Blob): Promise<SliceReader> {
-  if (isBunFile(blob)) {
-    // One descriptor and one reused buffer for the whole response: no allocation per slice. The
-    // buffer is only refilled once the kernel took the previous slice (see sendBlob).
-    const file = await open(blobName(blob), "r");
-    const buf = Buffer.allocUnsafe(BLOB_SLICE_BYTES);
-    return {
-      async read(at, n) {
-        let got = 0;
-        while (got < n) {
-          const { bytesRead } = await file.read(buf, got, n - got, at + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        return buf.subarray(0, got);
-      },
-      close() {
-        file.close().catch(() => {});
-      },
-    };
-  }
-  return { read: (at, n) => blob.slice(at, at + n).bytes(), close() {} };
-}
-
 /**
- * Bytes [start, end) of a Blob or Bun.file, one bounded slice at a time, each written once the
- * kernel took the previous one. The first slice is read before anything is written, so a file
- * that cannot be read is still a 500.
+ * Bytes [start, end) of a Blob or Bun.file. A file goes out with sendfile(2) (see sendFileBody);
+ * a Blob (in memory) one bounded slice at a time, each written once the kernel took the previous
+ * one. The file is opened (the first Blob slice read) before anything is written, so a file that
+ * cannot be read is still a 500.
  */
 async function sendBlob(conn: Connection, p: ResponsePlan, blob: Blob, start: number, end: number): Promise<void> {
   let cancelled = false;
@@ -149,35 +121,81 @@ async function sendBlob(conn: Connection, p: ResponsePlan, blob: Blob, start: nu
       cancelled = true;
     },
   };
-  const reader = await openReader(blob);
-  try {
-    let at = start;
-    let first = true;
-    while (first || at < end) {
-      const n = Math.min(BLOB_SLICE_BYTES, end - at);
-      const bytes = n > 0 ? await reader.read(at, n) : EMPTY;
-      if (cancelled || conn.state >= State.Closing) return;
-      if (bytes.byteLength !== n) throw new Error(`the response's file changed size while it was sent (read ${bytes.byteLength} of ${n} bytes at offset ${at})`);
-      if (first) {
-        first = false;
-        if (conn.state !== State.Handling) return;
-        conn.state = State.Writing;
-        if (p.wide) {
-          writeHead(conn, p.head, true);
-          if (n > 0) conn.outbox.write(bytes, n);
-        } else if (n > 0) conn.outbox.writeHeadAndBody(p.head, bytes);
-        else conn.outbox.write(p.head, p.head.length);
-      } else conn.outbox.write(bytes, n);
-      at += n;
-      // The reused buffer is refilled only once the kernel has taken this slice.
-      if (!(await drained(conn))) return;
+  const sockFd = (conn.socket as unknown as { fd?: number }).fd;
+  if (isBunFile(blob) && typeof sockFd === "number" && sockFd >= 0) {
+    const file = await open(blobName(blob), "r");
+    try {
+      if (cancelled || conn.state !== State.Handling) return;
+      conn.state = State.Writing;
+      writeHead(conn, p.head, p.wide);
+      if (!(await sendFileBody(conn, file, sockFd, start, end))) return;
+    } finally {
+      file.close().catch(() => {});
     }
-  } finally {
-    reader.close();
+    conn.reader = null;
+    conn.finish();
+    return;
+  }
+  let at = start;
+  let first = true;
+  while (first || at < end) {
+    const n = Math.min(BLOB_SLICE_BYTES, end - at);
+    const bytes = n > 0 ? await blob.slice(at, at + n).bytes() : EMPTY;
+    if (cancelled || conn.state >= State.Closing) return;
+    if (bytes.byteLength !== n) throw new Error(`the response's Blob gave ${bytes.byteLength} of ${n} bytes at offset ${at}`);
+    if (first) {
+      first = false;
+      if (conn.state !== State.Handling) return;
+      conn.state = State.Writing;
+      if (p.wide) {
+        writeHead(conn, p.head, true);
+        if (n > 0) conn.outbox.write(bytes, n);
+      } else if (n > 0) conn.outbox.writeHeadAndBody(p.head, bytes);
+      else conn.outbox.write(p.head, p.head.length);
+    } else conn.outbox.write(bytes, n);
+    at += n;
+    if (at < end && !(await drained(conn))) return;
   }
   conn.reader = null;
   conn.finish();
 }
+
+/**
+ * sendfile(2) while the socket takes it, only when every earlier byte reached the kernel (Bun's
+ * socket.write keeps nothing back, and our queue is empty then, so the order on the wire holds).
+ * When the socket is full, one slice is read and handed to the outbox instead: Bun then waits for
+ * the socket to become writable and says so (drain), and sendfile resumes. False: abandoned.
+ */
+async function sendFileBody(conn: Connection, file: FileHandle, sockFd: number, start: number, end: number): Promise<boolean> {
+  let wake: Buffer | null = null;
+  let at = start;
+  while (at < end) {
+    conn.outbox.flushCork();
+    if (conn.outbox.pending) {
+      if (!(await drained(conn))) return false;
+      continue;
+    }
+    const n = sendFile(sockFd, file.fd, at, Math.min(end - at, SENDFILE_MAX_BYTES));
+    if (n > 0) {
+      at += n;
+      continue;
+    }
+    if (n === 0) throw new Error(`the response's file ended at byte ${at}, before the ${end} announced (it changed while sent)`);
+    const k = Math.min(BLOB_SLICE_BYTES, end - at);
+    wake ??= Buffer.allocUnsafe(BLOB_SLICE_BYTES);
+    const { bytesRead } = await file.read(wake, 0, k, at);
+    if (conn.state !== State.Writing) return false;
+    if (bytesRead !== k) throw new Error(`the response's file ended at byte ${at + bytesRead}, before the ${end} announced (it changed while sent)`);
+    conn.outbox.write(wake.subarray(0, k), k);
+    at += k;
+    // `wake` is reused only after the kernel took it: drained() before the next read.
+    if (!(await drained(conn))) return false;
+  }
+  return true;
+}
+
+/** One sendfile(2) call sends at most this much: bounds the time one connection holds the loop. */
+const SENDFILE_MAX_BYTES = 4 * 1024 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
