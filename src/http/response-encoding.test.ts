@@ -28,7 +28,7 @@ describe("planResponse", () => {
   test("a string body: text/plain;charset=utf-8 and its byte length, sent whole", () => {
     const p = planResponse(new Response("héllo"), GET, true);
     expect(fields(p)).toEqual(["HTTP/1.1 200 OK", "content-type: text/plain;charset=utf-8", "content-length: 6", "", ""]);
-    expect(p.body).toEqual({ kind: BodyKind.Whole, data: "héllo" });
+    expect(p.body).toEqual({ kind: BodyKind.Whole, data: "héllo", length: 6 });
     expect(p.keepAlive).toBe(true);
   });
 
@@ -84,7 +84,7 @@ describe("planResponse", () => {
   test("a body taken from another Response's stream is sent from its source, as untyped bytes", () => {
     const first = new Response("hi");
     const p = planResponse(new Response(first.body, first), GET, true);
-    expect(p.body).toEqual({ kind: BodyKind.Whole, data: "hi" });
+    expect(p.body).toEqual({ kind: BodyKind.Whole, data: "hi", length: 2 });
     expect(fields(p)).toContain("content-type: application/octet-stream");
   });
 

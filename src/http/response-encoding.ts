@@ -36,7 +36,7 @@ export const enum BodyKind {
 
 export type BodyPlan =
   | { kind: BodyKind.None; unread: ReadableStream<unknown> | null }
-  | { kind: BodyKind.Whole; data: string | Uint8Array }
+  | { kind: BodyKind.Whole; data: string | Uint8Array; length: number }
   | { kind: BodyKind.Blob; blob: Blob; start: number; end: number }
   | { kind: BodyKind.Stream; stream: ReadableStream<unknown> };
 
@@ -86,10 +86,10 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
     const data = source.data;
     if (data === null) return nullBody(head, f, keepAlive, req, isHead, null);
     if (typeof data === "string" || data instanceof Uint8Array) {
-      const length = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+      const length = typeof data === "string" ? utf8Length(data) : data.byteLength;
       if (isHead) return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, NONE);
       if (length > 0 && !f.hasContentType) head += typeof data === "string" && !source.copied ? TEXT_PLAIN : OCTET_STREAM;
-      return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, { kind: BodyKind.Whole, data });
+      return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, { kind: BodyKind.Whole, data, length });
     }
     return blobBody(head, f, keepAlive, req, isHead, status, data, source.copied, lines);
   }
@@ -100,6 +100,16 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
   if (isHead) return plan(head + CHUNKED, f, keepAlive, req, { kind: BodyKind.None, unread: body });
   return { head, wide: f.wide, keepAlive, body: { kind: BodyKind.Stream, stream: body } };
 }
+
+/** UTF-8 length of a string: counted in JS for short ASCII (most bodies), else by the runtime. */
+function utf8Length(s: string): number {
+  const n = s.length;
+  if (n > SHORT_STRING) return Buffer.byteLength(s);
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
+  return n;
+}
+/** Up to this length a JS scan beats the native call (measured: ~0.1 µs saved per response). */
+const SHORT_STRING = 256;
 
 const NONE: BodyPlan = { kind: BodyKind.None, unread: null };
 

@@ -45,7 +45,7 @@ export function respond(conn: Connection, res: unknown): void {
       return;
     case BodyKind.Whole:
       conn.state = State.Writing;
-      writeWhole(conn, p.head, p.wide, body.data);
+      writeWhole(conn, p.head, p.wide, body.data, body.length);
       conn.finish();
       return;
     case BodyKind.Blob:
@@ -88,12 +88,12 @@ function writeHead(conn: Connection, head: string, wide: boolean): void {
 }
 
 /** Head and a fully known body, in one write when it is small. */
-function writeWhole(conn: Connection, head: string, wide: boolean, body: string | Uint8Array): void {
+function writeWhole(conn: Connection, head: string, wide: boolean, body: string | Uint8Array, length: number): void {
   if (wide) {
     writeHead(conn, head, true);
     const b = typeof body === "string" ? Buffer.from(body) : body;
     conn.outbox.write(b, b.byteLength);
-  } else if (typeof body === "string") conn.outbox.write(head + body, head.length + Buffer.byteLength(body));
+  } else if (typeof body === "string") conn.outbox.write(head + body, head.length + length);
   else conn.outbox.writeHeadAndBody(head, body);
 }
 
@@ -225,7 +225,7 @@ async function streamBody(conn: Connection, p: ResponsePlan, body: ReadableStrea
     conn.reader = null;
     const done = completeHead(p, firstBytes.byteLength, version);
     conn.keepAlive = done.keepAlive;
-    writeWhole(conn, done.head, p.wide, firstBytes);
+    writeWhole(conn, done.head, p.wide, firstBytes, firstBytes.byteLength);
     conn.finish();
     return;
   }
