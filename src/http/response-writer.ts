@@ -9,7 +9,7 @@ import { dateLine } from "./response-head.ts";
 import { NativeResponse } from "./response-source.ts";
 import { statusLine } from "./status.ts";
 import { blobName, isBunFile } from "./file-body.ts";
-import { open, type FileHandle } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
 import { sendFile } from "../../ffi/index.ts";
 
 /**
@@ -123,14 +123,16 @@ async function sendBlob(conn: Connection, p: ResponsePlan, blob: Blob, start: nu
   };
   const sockFd = (conn.socket as unknown as { fd?: number }).fd;
   if (isBunFile(blob) && typeof sockFd === "number" && sockFd >= 0) {
-    const file = await open(blobName(blob), "r");
+    // Opened (and, when the socket is full, read) synchronously, as Bun.serve does: a file
+    // small enough for the socket buffer is answered without leaving this tick.
+    const fd = openSync(blobName(blob), "r");
     try {
       if (cancelled || conn.state !== State.Handling) return;
       conn.state = State.Writing;
       writeHead(conn, p.head, p.wide);
-      if (!(await sendFileBody(conn, file, sockFd, start, end))) return;
+      if (!(await sendFileBody(conn, fd, sockFd, start, end))) return;
     } finally {
-      file.close().catch(() => {});
+      closeSync(fd);
     }
     conn.reader = null;
     conn.finish();
@@ -166,7 +168,7 @@ async function sendBlob(conn: Connection, p: ResponsePlan, blob: Blob, start: nu
  * When the socket is full, one slice is read and handed to the outbox instead: Bun then waits for
  * the socket to become writable and says so (drain), and sendfile resumes. False: abandoned.
  */
-async function sendFileBody(conn: Connection, file: FileHandle, sockFd: number, start: number, end: number): Promise<boolean> {
+async function sendFileBody(conn: Connection, fileFd: number, sockFd: number, start: number, end: number): Promise<boolean> {
   let wake: Buffer | null = null;
   let at = start;
   while (at < end) {
@@ -175,16 +177,15 @@ async function sendFileBody(conn: Connection, file: FileHandle, sockFd: number, 
       if (!(await drained(conn))) return false;
       continue;
     }
-    const n = sendFile(sockFd, file.fd, at, Math.min(end - at, SENDFILE_MAX_BYTES));
+    const n = sendFile(sockFd, fileFd, at, Math.min(end - at, SENDFILE_MAX_BYTES));
     if (n > 0) {
       at += n;
       continue;
     }
     if (n === 0) throw new Error(`the response's file ended at byte ${at}, before the ${end} announced (it changed while sent)`);
-    const k = Math.min(BLOB_SLICE_BYTES, end - at);
-    wake ??= Buffer.allocUnsafe(BLOB_SLICE_BYTES);
-    const { bytesRead } = await file.read(wake, 0, k, at);
-    if (conn.state !== State.Writing) return false;
+    const k = Math.min(WAKE_SLICE_BYTES, end - at);
+    wake ??= Buffer.allocUnsafe(WAKE_SLICE_BYTES);
+    const bytesRead = readSync(fileFd, wake, 0, k, at);
     if (bytesRead !== k) throw new Error(`the response's file ended at byte ${at + bytesRead}, before the ${end} announced (it changed while sent)`);
     conn.outbox.write(wake.subarray(0, k), k);
     at += k;
@@ -193,6 +194,12 @@ async function sendFileBody(conn: Connection, file: FileHandle, sockFd: number, 
   }
   return true;
 }
+
+/**
+ * When the socket is full, this much of the file goes through the outbox instead, only so that
+ * Bun waits for writability and reports it: small, because these bytes are copied through JS.
+ */
+const WAKE_SLICE_BYTES = 16 * 1024;
 
 /** One sendfile(2) call sends at most this much: bounds the time one connection holds the loop. */
 const SENDFILE_MAX_BYTES = 4 * 1024 * 1024;
