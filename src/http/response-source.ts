@@ -77,7 +77,10 @@ function captureSource(body: unknown, init: unknown): BodySource | undefined {
 const construct = function Response(this: unknown, body?: unknown, init?: unknown): Response {
   // Called without `new`: the runtime's own TypeError.
   if (new.target === undefined) return (NativeResponse as unknown as (b: unknown, i: unknown) => Response)(body, init);
-  const res = Reflect.construct(NativeResponse, [body, init], new.target) as Response;
+  // `new Response(…)` itself: the runtime's own new.target (same prototype), which spares the
+  // runtime re-setting the prototype of every object (measured: 6 % of a request). A user
+  // subclass passes its own.
+  const res = Reflect.construct(NativeResponse, [body, init], new.target === construct ? NativeResponse : new.target) as Response;
   const source = captureSource(body, init);
   if (source !== undefined) new SourceTag(res, source);
   return res;
