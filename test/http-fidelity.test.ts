@@ -108,6 +108,13 @@ function makeApp() {
       fetched: fetched instanceof Response,
     });
   });
+  app.get("/subclass-getters", () => {
+    // Bun.serve sends what the Response holds, not what an overriding getter says.
+    class Mine extends Response {}
+    Object.defineProperty(Mine.prototype, "status", { get: () => 404 });
+    Object.defineProperty(Mine.prototype, "headers", { get: () => new Headers({ "x-fake": "1" }) });
+    return new Mine("body", { headers: { "x-real": "1" } });
+  });
   app.get("/bad-header", () => new Response("x", { headers: { "bad name": "v" } }));
   app.post("/clone-request", async (c) => {
     const copy = new Request("http://x/copy", c.req.raw);
@@ -175,7 +182,7 @@ describe("bodies are sent as Bun.serve sends them (GET and HEAD)", () => {
     "/echo?q=%3Cscript%3Ealert(1)%3C/script%3E", "/plain", "/plain-set", "/json", "/response-json", "/usp", "/form", "/blob",
     "/blob-bytes", "/ab", "/u8", "/u8-mutated", "/empty-string", "/null", "/null-length", "/string-length", "/not-modified",
     "/no-content", "/stream", "/copy", "/hono-copy", "/file/big.bin", "/file/a.txt", "/file/t.zip", "/file/empty",
-    "/file/page.html", "/file-typed", "/web-file", "/static/page.html", "/static/big.bin",
+    "/file/page.html", "/file-typed", "/web-file", "/subclass-getters", "/static/page.html", "/static/big.bin",
   ];
   for (const method of ["GET", "HEAD"]) {
     for (const path of paths) {

@@ -16,7 +16,7 @@
 import type { RequestHead } from "./head.ts";
 import { blobName, dispositionLine, isBunFile, namesFileFor, parseRange } from "./file-body.ts";
 import { dateLine, linesFromHeaders, newFieldFacts, type FieldFacts } from "./response-head.ts";
-import { sourceOf } from "./response-source.ts";
+import { NativeResponse, sourceOf } from "./response-source.ts";
 import { statusLine } from "./status.ts";
 
 const TEXT_PLAIN = "content-type: text/plain;charset=utf-8\r\n";
@@ -55,6 +55,17 @@ export interface ResponsePlan {
 /** What encoding needs to know about the request. */
 export type RequestFacts = Pick<RequestHead, "method" | "version" | "buf" | "fieldOffsets">;
 
+// The runtime's own getters, called on the app's Response: what it holds, as Bun.serve reads it,
+// even when a subclass overrides `status` or `headers` (measured: as fast as the property).
+function nativeGetter<T>(key: string): (this: Response) => T {
+  return Object.getOwnPropertyDescriptor(NativeResponse.prototype, key)!.get! as (this: Response) => T;
+}
+const getStatus = nativeGetter<number>("status");
+const getStatusText = nativeGetter<string>("statusText");
+const getHeaders = nativeGetter<Headers>("headers");
+const getBodyUsed = nativeGetter<boolean>("bodyUsed");
+const getBody = nativeGetter<ReadableStream<unknown> | null>("body");
+
 /** Reused for every response (encoding is synchronous and one at a time per process). */
 const facts = newFieldFacts();
 
@@ -64,22 +75,22 @@ const facts = newFieldFacts();
  * Throws a TypeError/RangeError for a Response HTTP cannot carry (the caller answers 500).
  */
 export function planResponse(res: Response, req: RequestFacts, keepAlive: boolean): ResponsePlan {
-  const status = res.status;
+  const status = getStatus.call(res);
   if (!(status >= 100 && status <= 999)) throw new RangeError(`the app's Response has status ${status}, which HTTP cannot carry`);
   const f = facts;
-  const lines = linesFromHeaders(res.headers, f);
+  const lines = linesFromHeaders(getHeaders.call(res), f);
   if (f.invalid) throw new TypeError("the app's Response has a header field that cannot be sent (e.g. a Content-Length that is not a number)");
-  let head = statusLine(status, res.statusText) + lines;
+  let head = statusLine(status, getStatusText.call(res)) + lines;
   if (!f.hasDate) head += dateLine();
   if (f.close) keepAlive = false;
   const isHead = req.method === "HEAD";
   const source = sourceOf(res);
-  const intact = source !== undefined && !res.bodyUsed;
+  const intact = source !== undefined && !getBodyUsed.call(res);
 
   // Statuses without a body: nothing follows, whatever the Response holds.
   if (status < 200 || status === 204 || status === 304) {
     if (status === 304 && f.contentLength !== "") head += `content-length: ${f.contentLength}\r\n`;
-    return plan(head, f, keepAlive, req, { kind: BodyKind.None, unread: intact ? null : res.body });
+    return plan(head, f, keepAlive, req, { kind: BodyKind.None, unread: intact ? null : getBody.call(res) });
   }
 
   if (intact) {
@@ -94,7 +105,7 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
     return blobBody(head, f, keepAlive, req, isHead, status, data, source.copied, lines);
   }
 
-  const body = res.body;
+  const body = getBody.call(res);
   if (body === null) return nullBody(head, f, keepAlive, req, isHead, null);
   // HEAD of a stream: Bun.serve announces it chunked and sends nothing.
   if (isHead) return plan(head + CHUNKED, f, keepAlive, req, { kind: BodyKind.None, unread: body });
