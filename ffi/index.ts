@@ -7,3 +7,4 @@ export * from "./mmap.ts";
 export { MappingGuard, guardAvailable } from "./sigbus.ts";
 export { fileLimit, openFdCount, describeFdUse } from "./fd-limit.ts";
 export { FdReserve } from "./fd-reserve.ts";
+export { sendFile } from "./sendfile.ts";

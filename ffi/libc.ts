@@ -26,6 +26,8 @@ function openLibc() {
     // sendmsg(2), recvmsg(2): ssize_t results
     sendmsg: { args: [i32, ptr, i32], returns: i64 },
     recvmsg: { args: [i32, ptr, i32], returns: i64 },
+    // sendfile(2): ssize_t result
+    sendfile: { args: [i32, i32, ptr, u64], returns: i64 },
     // poll(2)
     poll: { args: [ptr, u64, i32], returns: i32 },
     // mmap(2), munmap(2), mlock(2), munlock(2), msync(2), ftruncate(2)

@@ -3,7 +3,7 @@
 // client sends (backpressure), and the stream errors if the body can never complete. The stream's
 // controller lives on the Connection (`bodyCtl`) so the state machine can see a body in flight.
 import type { BodyDecoder } from "./body.ts";
-import { Deadline, State, type Connection } from "./connection.ts";
+import { Deadline, State, type ConnectionCore as Connection } from "./connection-state.ts";
 import { HttpError } from "./errors.ts";
 import { reject } from "./response-writer.ts";
 

@@ -12,42 +12,18 @@
 // This file is the state machine only: data in, parse, dispatch to the app, deadlines, idle,
 // release and handover. A body still arriving while the app runs is body-stream.ts's job; writing
 // the response is response-writer.ts's. Both are plain functions taking the connection, so the
-// fields they share with it are not private (the class is internal to the engine). The states are
-// declared here, beside the transitions: Bun inlines a const enum only in its own file, and most
-// state tests are in this one.
+// fields they share with it (ConnectionCore, in connection-state.ts) are not private.
 import type { Socket } from "bun";
 import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
 import { failBodyStream, feedBodyStream, startBodyStream, STREAM_BODY_BYTES } from "./body-stream.ts";
 import { HttpError } from "./errors.ts";
 import { peerOf, type PeerAddress } from "./conninfo.ts";
 import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
-import { LightResponse, SourceResponse } from "./light-response.ts";
 import { Outbox } from "./outbox.ts";
 import { abortRequest, LiveRequest } from "./request.ts";
 import { handlerFailed, reject, respond } from "./response-writer.ts";
 import { normalizePath } from "./url.ts";
-import type { ServerCore } from "./server-core.ts";
-
-export const enum State {
-  Head,
-  Body,
-  Handling,
-  Writing,
-  Flushing,
-  Released,
-  Closing,
-  Closed,
-}
-
-export const enum Deadline {
-  None,
-  Idle,
-  Head,
-  Request,
-  Linger,
-  /** Output is queued for a peer that does not read: how long we wait before giving up on it. */
-  Drain,
-}
+import { Deadline, State, type ConnectionCore, type ConnectionHost } from "./connection-state.ts";
 
 /**
  * After our FIN, how long the peer may keep its half of the connection open (we keep reading and
@@ -62,9 +38,8 @@ const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 let urlHost = "";
 let urlPath = "";
 let url = "";
-const g = globalThis as { Response: unknown };
 
-export class Connection {
+export class Connection implements ConnectionCore {
   state = State.Head;
   /** Unconsumed input is buf[bufStart, buf.length). */
   buf: Buffer | null = null;
@@ -96,7 +71,7 @@ export class Connection {
   readonly peer: PeerAddress | null;
 
   constructor(
-    readonly server: ServerCore,
+    readonly server: ConnectionHost<Connection>,
     readonly socket: Socket<any>,
   ) {
     this.outbox = new Outbox(socket);
@@ -346,16 +321,13 @@ export class Connection {
     }
     const req = (this.request = new LiveRequest(head.method, url, head, body, this.peer));
     let res: unknown;
-    g.Response = LightResponse;
     try {
       // The env as Bun.serve passes its server: hono/bun's getConnInfo works unchanged.
       res = this.server.app.fetch(req as unknown as Request, this.server.env);
     } catch (err) {
-      g.Response = SourceResponse;
       handlerFailed(this, err);
       return;
     }
-    g.Response = SourceResponse;
     if (res instanceof Promise || (typeof res === "object" && res !== null && typeof (res as PromiseLike<unknown>).then === "function")) {
       (res as PromiseLike<unknown>).then(
         (r) => respond(this, r),

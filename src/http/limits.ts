@@ -18,6 +18,14 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** Bytes of request data read ahead (pipelined requests) while a response is pending before the socket is paused. */
 export const DEFAULT_MAX_PIPELINE_BYTES = 64 * 1024;
+/**
+ * Answers to pipelined requests collect in one write up to this many bytes; beyond it they go to
+ * the kernel, and while the kernel does not take them the connection answers and reads nothing
+ * more. 64 KiB coalesces a usual pipelined batch into one syscall, and a client that sends
+ * requests but never reads the answers holds at most this (plus one response) of our memory:
+ * without it, 30,000 pipelined GETs of 16 KiB took a server from 51 MB to 854 MB.
+ */
+export const MAX_UNSENT_RESPONSE_BYTES = 64 * 1024;
 
 /**
  * Chunk-extension bytes on one chunk-size line (413 beyond). 16 KiB: Bun.serve's and Node's

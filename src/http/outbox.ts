@@ -2,6 +2,7 @@
 // much the kernel took, and the rest is ours to keep and retry on `drain` (backpressure). While a
 // batch of pipelined requests is answered, string writes are corked and leave in one syscall.
 import type { Socket } from "bun";
+import { MAX_UNSENT_RESPONSE_BYTES } from "./limits.ts";
 
 /** Head + byte body up to this size are assembled in one reused buffer and leave in one write. */
 const SCRATCH_BYTES = 64 * 1024;
@@ -34,6 +35,9 @@ export class Outbox {
     if (this.corking && typeof data === "string" && this.queue.length === 0) {
       this.cork += data;
       this.corkBytes += bytes;
+      // Bounded: past the limit the batch goes to the kernel, and what it does not take makes
+      // the connection stop answering pipelined requests until it drains (see `pending`).
+      if (this.corkBytes >= MAX_UNSENT_RESPONSE_BYTES) this.flushCork();
       return;
     }
     if (this.corkBytes > 0) this.flushCork();

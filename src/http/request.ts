@@ -61,7 +61,9 @@ export class LiveRequest {
     return (this._abort ??= new AbortController()).signal;
   }
   get bodyUsed(): boolean {
-    return this._real !== undefined ? this._real.bodyUsed : this._bodyUsed;
+    // Read by a fast reader before the real Request existed: used, whatever the real one says
+    // (it was made without the body).
+    return this._bodyUsed || (this._real !== undefined && this._real.bodyUsed);
   }
 
   /** The real Request, made once; from then on every member reads from it. */

@@ -18,6 +18,9 @@ export function dateLine(): string {
 /** What the app's fields said about things the engine decides (filled by the serialisers below). */
 export interface FieldFacts {
   hasContentType: boolean;
+  /** The Content-Type value ("" when absent): decides Content-Disposition for file bodies. */
+  contentType: string;
+  hasContentDisposition: boolean;
   hasDate: boolean;
   /** The app asked for Connection: close. */
   close: boolean;
@@ -30,11 +33,13 @@ export interface FieldFacts {
 }
 
 export function newFieldFacts(): FieldFacts {
-  return { hasContentType: false, hasDate: false, close: false, contentLength: "", invalid: false, wide: false };
+  return { hasContentType: false, contentType: "", hasContentDisposition: false, hasDate: false, close: false, contentLength: "", invalid: false, wide: false };
 }
 
 function resetFacts(f: FieldFacts): void {
   f.hasContentType = false;
+  f.contentType = "";
+  f.hasContentDisposition = false;
   f.hasDate = false;
   f.close = false;
   f.contentLength = "";
@@ -58,7 +63,10 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
       break;
     }
     case 12:
-      if (name.toLowerCase() === "content-type") f.hasContentType = true;
+      if (name.toLowerCase() === "content-type") {
+        f.hasContentType = true;
+        f.contentType = value;
+      }
       break;
     case 14:
       if (name.toLowerCase() === "content-length") {
@@ -75,6 +83,9 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
       break;
     case 17:
       if (name.toLowerCase() === "transfer-encoding") return "";
+      break;
+    case 19:
+      if (name.toLowerCase() === "content-disposition") f.hasContentDisposition = true;
       break;
   }
   if (!trusted) {
@@ -94,52 +105,21 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
 /** Header lines from a Headers object (already validated by the runtime). */
 export function linesFromHeaders(h: Headers, f: FieldFacts): string {
   resetFacts(f);
-  // Bun's Headers has `count`: skip creating an iterator when there is nothing to iterate.
+  // Bun's Headers has `count`: skip everything when there is nothing to write.
   if ((h as { count?: number }).count === 0) return "";
+  // Bun's toJSON gives the same names and combined values as iterating, in one native call
+  // (half the cost of the iterator's entry arrays); Set-Cookie comes as a list, one line each.
+  const toJSON = (h as { toJSON?: () => Record<string, string | string[]> }).toJSON;
   let out = "";
-  for (const [name, value] of h) out += field(name, value, f, true);
-  return out;
-}
-
-/** Header lines from a plain record or a list of pairs (as given to `new Response`). */
-export function linesFromInit(h: Record<string, unknown> | [string, string][] | undefined | null, f: FieldFacts): string {
-  resetFacts(f);
-  if (h === undefined || h === null) return "";
-  let out = "";
-  if (Array.isArray(h)) {
-    for (const pair of h) {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || typeof pair[1] !== "string") {
-        f.invalid = true;
-        return "";
-      }
-      out += field(pair[0], trimHttpWhitespace(pair[1]), f, false);
-    }
+  if (typeof toJSON !== "function") {
+    for (const [name, value] of h) out += field(name, value, f, true);
     return out;
   }
-  for (const name in h) {
-    const value = h[name];
-    if (typeof value !== "string") {
-      f.invalid = true;
-      return "";
-    }
-    out += field(name, trimHttpWhitespace(value), f, false);
+  const all = toJSON.call(h);
+  for (const name in all) {
+    const value = all[name]!;
+    if (typeof value === "string") out += field(name, value, f, true);
+    else for (const v of value) out += field(name, v, f, true);
   }
   return out;
-}
-
-/**
- * A header value as the Fetch Headers class normalizes it: leading and trailing HTTP whitespace
- * (HTAB, LF, CR, SP) removed, and nothing else; String#trim would also strip U+00A0, which Bun's
- * Headers keeps.
- */
-function trimHttpWhitespace(v: string): string {
-  let a = 0;
-  let z = v.length;
-  while (a < z && isHttpWhitespace(v.charCodeAt(a))) a++;
-  while (z > a && isHttpWhitespace(v.charCodeAt(z - 1))) z--;
-  return a === 0 && z === v.length ? v : v.slice(a, z);
-}
-
-function isHttpWhitespace(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }

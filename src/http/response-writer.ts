@@ -1,34 +1,60 @@
-// Writes the app's Response (or the engine's own error answer) onto the connection: the status
-// line and header section, then the body with a Content-Length when it is known, chunked (or
-// close-delimited for HTTP/1.0) when it is not. Module-level functions taking the connection, so
-// the write path costs one plain call and allocates nothing beyond the bytes it sends.
-import { Deadline, State, type Connection } from "./connection.ts";
+// Writes the app's Response (or the engine's own error answer) onto the connection. What to send
+// is decided by planResponse (response-encoding.ts, a pure function); this file only moves the
+// bytes: a whole body in one write when it is small, a Blob or Bun.file in bounded slices with
+// backpressure (never read whole into memory), a stream chunk by chunk.
+import { Deadline, State, type ConnectionCore as Connection } from "./connection-state.ts";
 import type { RequestHead } from "./head.ts";
-import { isLight, kSource, type LightResponse, NativeResponse } from "./light-response.ts";
-import { dateLine, linesFromHeaders, linesFromInit, newFieldFacts } from "./response-head.ts";
+import { BodyKind, completeHead, connectionLine, planResponse, type ResponsePlan } from "./response-encoding.ts";
+import { dateLine } from "./response-head.ts";
+import { NativeResponse } from "./response-source.ts";
 import { statusLine } from "./status.ts";
+import { blobName, isBunFile } from "./file-body.ts";
+import { closeSync, openSync, readSync } from "node:fs";
+import { sendFile } from "../../ffi/index.ts";
 
-/** What Bun.serve and the Fetch spec give a string body without a Content-Type. */
-const TEXT_PLAIN = "content-type: text/plain;charset=utf-8\r\n";
-/** Reused for every response (one at a time per process: written synchronously, read right after). */
-const facts = newFieldFacts();
+/**
+ * A Blob or file body is read and written this many bytes at a time: the most of it held in
+ * memory per connection (plus what the kernel buffers). 256 KiB: large enough that a read costs
+ * far less than sending it, small enough that 1,000 connections downloading hold 256 MiB at most.
+ */
+export const BLOB_SLICE_BYTES = 256 * 1024;
 
 /** The app answered (or its promise settled): write the response, unless the request is already over. */
 export function respond(conn: Connection, res: unknown): void {
   if (conn.state !== State.Handling) return;
   // Answering before the request body is complete: the rest will not be read; say so.
   if (conn.bodyCtl !== null) conn.keepAlive = false;
+  let p: ResponsePlan;
   try {
-    if (isLight(res) && res._native === undefined) {
-      if (writeLight(conn, res)) return;
-      res = res._materialize();
-    }
     if (!(res instanceof NativeResponse)) {
       throw new TypeError(`the app's fetch handler returned ${res === null ? "null" : typeof res}, not a Response`);
     }
-    writeNative(conn, res);
+    p = planResponse(res, conn.head!, conn.keepAlive);
   } catch (err) {
     handlerFailed(conn, err);
+    return;
+  }
+  conn.keepAlive = p.keepAlive;
+  const body = p.body;
+  switch (body.kind) {
+    case BodyKind.None:
+      if (body.unread !== null) body.unread.cancel().catch(() => {});
+      conn.state = State.Writing;
+      writeHead(conn, p.head, p.wide);
+      conn.finish();
+      return;
+    case BodyKind.Whole:
+      conn.state = State.Writing;
+      writeWhole(conn, p.head, p.wide, body.data, body.length);
+      conn.finish();
+      return;
+    case BodyKind.Blob:
+      sendBlob(conn, p, body.blob, body.start, body.end).catch((err) => bodyFailed(conn, err));
+      return;
+    case BodyKind.Stream:
+      conn.state = State.Writing;
+      streamBody(conn, p, body.stream).catch((err) => bodyFailed(conn, err));
+      return;
   }
 }
 
@@ -44,107 +70,158 @@ export function handlerFailed(conn: Connection, err: unknown): void {
   sendSimple(conn, 500, "Internal Server Error", conn.keepAlive);
 }
 
-/** Fast path: body is a string, bytes or nothing, headers a plain record. False = take the slow path. */
-function writeLight(conn: Connection, res: LightResponse): boolean {
-  const init = res._init;
-  const lines = linesFromInit(init?.headers as Record<string, unknown> | undefined, facts);
-  if (facts.invalid || facts.wide) return false;
-  const status = init?.status ?? 200;
-  let head = statusLine(status, init?.statusText) + lines;
-  if (!facts.hasDate) head += dateLine();
-  const body = res._body;
-  if (typeof body === "string" && !facts.hasContentType) head += TEXT_PLAIN;
-  if (facts.close) conn.keepAlive = false;
-  conn.state = State.Writing;
-  writeWhole(conn, head, body, status, facts.contentLength);
-  conn.finish();
-  return true;
-}
-
-function writeNative(conn: Connection, res: Response): void {
-  const status = res.status;
-  if (!(status >= 100 && status <= 999)) throw new RangeError(`the app's Response has status ${status}, which HTTP cannot carry`);
-  const lines = linesFromHeaders(res.headers, facts);
-  if (facts.invalid) throw new TypeError("the app's Response has a header field that cannot be sent (e.g. a Content-Length that is not a number)");
-  let head = statusLine(status, res.statusText);
-  head += lines;
-  if (!facts.hasDate) head += dateLine();
-  if (facts.close) conn.keepAlive = false;
-  const wide = facts.wide;
-  const appLength = facts.contentLength;
-  conn.state = State.Writing;
-  // Built by us (SourceResponse) from a string or bytes and not read since: send the source.
-  const src = (res as { [kSource]?: unknown })[kSource];
-  if (src !== undefined && !res.bodyUsed) {
-    const bytes = src === null || typeof src === "string" || src instanceof Uint8Array ? src
-      : src instanceof ArrayBuffer ? new Uint8Array(src)
-      : ArrayBuffer.isView(src) ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
-      : undefined;
-    if (bytes !== undefined) {
-      // The runtime types a string body only when it sends it (Bun.serve does the same).
-      if (typeof bytes === "string" && !facts.hasContentType) head += TEXT_PLAIN;
-      writeWhole(conn, head, bytes as string | Uint8Array | null, status, appLength, wide);
-      conn.finish();
-      return;
-    }
-  }
-  const body = res.body;
-  if (body === null || conn.head!.method === "HEAD" || status === 204 || status === 304) {
-    if (body !== null) body.cancel().catch(() => {});
-    writeWhole(conn, head, null, status, appLength, wide);
-    conn.finish();
+function bodyFailed(conn: Connection, err: unknown): void {
+  if (conn.state === State.Handling) {
+    handlerFailed(conn, err); // nothing written yet (a file that cannot be read): 500
     return;
   }
-  streamBody(conn, head, body, status, wide).catch((err) => {
-    console.error("liveframe: response body stream failed:", err);
-    conn.keepAlive = false;
-    conn.close();
-  });
+  console.error("liveframe: response body failed:", err);
+  conn.keepAlive = false;
+  conn.close();
 }
 
-/** Head and a fully known body, in one write when it is small. */
-function writeWhole(conn: Connection, head: string, body: string | Uint8Array | null, status: number, appLength: string, wide = false): void {
-  const isHead = conn.head!.method === "HEAD";
-  const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
-  let bodyBytes = 0;
-  if (noBody) {
-    body = null;
-    if (status === 304 && appLength !== "") head += `content-length: ${appLength}\r\n`;
-  } else if (body === null) {
-    head += isHead && appLength !== "" ? `content-length: ${appLength}\r\n` : isHead ? "" : "content-length: 0\r\n";
-  } else {
-    bodyBytes = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
-    head += `content-length: ${bodyBytes}\r\n`;
-    if (isHead) body = null;
-  }
-  head += conn.keepAlive ? (conn.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
+function writeHead(conn: Connection, head: string, wide: boolean): void {
   if (wide) {
     const h = Buffer.from(head, "latin1");
     conn.outbox.write(h, h.byteLength);
-    if (body !== null) {
-      const b = typeof body === "string" ? Buffer.from(body) : body;
-      conn.outbox.write(b, b.byteLength);
-    }
-    return;
-  }
-  if (body === null) conn.outbox.write(head, head.length);
-  else if (typeof body === "string") conn.outbox.write(head + body, head.length + bodyBytes);
+  } else conn.outbox.write(head, head.length);
+}
+
+/** Head and a fully known body, in one write when it is small. */
+function writeWhole(conn: Connection, head: string, wide: boolean, body: string | Uint8Array, length: number): void {
+  if (wide) {
+    writeHead(conn, head, true);
+    const b = typeof body === "string" ? Buffer.from(body) : body;
+    conn.outbox.write(b, b.byteLength);
+  } else if (typeof body === "string") conn.outbox.write(head + body, head.length + length);
   else conn.outbox.writeHeadAndBody(head, body);
 }
+
+/** Waits until the kernel took every queued byte; false if the response was abandoned meanwhile. */
+async function drained(conn: Connection): Promise<boolean> {
+  if (!conn.outbox.pending) return true;
+  conn.setDeadline(Deadline.Drain);
+  await conn.outbox.whenDrained();
+  if (conn.state !== State.Writing) return false;
+  conn.deadline = 0;
+  conn.deadlineKind = Deadline.None;
+  return true;
+}
+
+/**
+ * Bytes [start, end) of a Blob or Bun.file. A file goes out with sendfile(2) (see sendFileBody);
+ * a Blob (in memory) one bounded slice at a time, each written once the kernel took the previous
+ * one. The file is opened (the first Blob slice read) before anything is written, so a file that
+ * cannot be read is still a 500.
+ */
+async function sendBlob(conn: Connection, p: ResponsePlan, blob: Blob, start: number, end: number): Promise<void> {
+  let cancelled = false;
+  conn.reader = {
+    cancel: async () => {
+      cancelled = true;
+    },
+  };
+  const sockFd = (conn.socket as unknown as { fd?: number }).fd;
+  if (isBunFile(blob) && typeof sockFd === "number" && sockFd >= 0) {
+    // Opened (and, when the socket is full, read) synchronously, as Bun.serve does: a file
+    // small enough for the socket buffer is answered without leaving this tick.
+    const fd = openSync(blobName(blob), "r");
+    try {
+      if (cancelled || conn.state !== State.Handling) return;
+      conn.state = State.Writing;
+      writeHead(conn, p.head, p.wide);
+      if (!(await sendFileBody(conn, fd, sockFd, start, end))) return;
+    } finally {
+      closeSync(fd);
+    }
+    conn.reader = null;
+    conn.finish();
+    return;
+  }
+  let at = start;
+  let first = true;
+  while (first || at < end) {
+    const n = Math.min(BLOB_SLICE_BYTES, end - at);
+    const bytes = n > 0 ? await blob.slice(at, at + n).bytes() : EMPTY;
+    if (cancelled || conn.state >= State.Closing) return;
+    if (bytes.byteLength !== n) throw new Error(`the response's Blob gave ${bytes.byteLength} of ${n} bytes at offset ${at}`);
+    if (first) {
+      first = false;
+      if (conn.state !== State.Handling) return;
+      conn.state = State.Writing;
+      if (p.wide) {
+        writeHead(conn, p.head, true);
+        if (n > 0) conn.outbox.write(bytes, n);
+      } else if (n > 0) conn.outbox.writeHeadAndBody(p.head, bytes);
+      else conn.outbox.write(p.head, p.head.length);
+    } else conn.outbox.write(bytes, n);
+    at += n;
+    if (at < end && !(await drained(conn))) return;
+  }
+  conn.reader = null;
+  conn.finish();
+}
+
+/**
+ * sendfile(2) while the socket takes it, only when every earlier byte reached the kernel (Bun's
+ * socket.write keeps nothing back, and our queue is empty then, so the order on the wire holds).
+ * When the socket is full, one slice is read and handed to the outbox instead: Bun then waits for
+ * the socket to become writable and says so (drain), and sendfile resumes. False: abandoned.
+ */
+async function sendFileBody(conn: Connection, fileFd: number, sockFd: number, start: number, end: number): Promise<boolean> {
+  let wake: Buffer | null = null;
+  let at = start;
+  while (at < end) {
+    conn.outbox.flushCork();
+    if (conn.outbox.pending) {
+      if (!(await drained(conn))) return false;
+      continue;
+    }
+    const n = sendFile(sockFd, fileFd, at, Math.min(end - at, SENDFILE_MAX_BYTES));
+    if (n > 0) {
+      at += n;
+      continue;
+    }
+    if (n === 0) throw new Error(`the response's file ended at byte ${at}, before the ${end} announced (it changed while sent)`);
+    const k = Math.min(WAKE_SLICE_BYTES, end - at);
+    wake ??= Buffer.allocUnsafe(WAKE_SLICE_BYTES);
+    const bytesRead = readSync(fileFd, wake, 0, k, at);
+    if (bytesRead !== k) throw new Error(`the response's file ended at byte ${at + bytesRead}, before the ${end} announced (it changed while sent)`);
+    conn.outbox.write(wake.subarray(0, k), k);
+    at += k;
+    // `wake` is reused only after the kernel took it: drained() before the next read.
+    if (!(await drained(conn))) return false;
+  }
+  return true;
+}
+
+/**
+ * When the socket is full, this much of the file goes through the outbox instead, only so that
+ * Bun waits for writability and reports it: small, because these bytes are copied through JS.
+ */
+const WAKE_SLICE_BYTES = 16 * 1024;
+
+/** One sendfile(2) call sends at most this much: bounds the time one connection holds the loop. */
+const SENDFILE_MAX_BYTES = 4 * 1024 * 1024;
+
+const EMPTY = new Uint8Array(0);
 
 /**
  * A body of unknown length. Reads the first two chunks: if the stream ends there, the body is
  * sent with a Content-Length like any other; otherwise chunked (or close-delimited for HTTP/1.0),
  * waiting for the kernel to take each chunk before reading the next (backpressure).
  */
-async function streamBody(conn: Connection, head: string, body: ReadableStream<unknown>, status: number, wide: boolean): Promise<void> {
+async function streamBody(conn: Connection, p: ResponsePlan, body: ReadableStream<unknown>): Promise<void> {
   const reader = body.getReader();
   conn.reader = reader;
+  const version = conn.head!.version;
   const first = await reader.read();
   if (conn.state !== State.Writing) return;
   if (first.done) {
     conn.reader = null;
-    writeWhole(conn, head, new Uint8Array(0), status, "", wide);
+    const done = completeHead(p, 0, version);
+    conn.keepAlive = done.keepAlive;
+    writeHead(conn, done.head, p.wide);
     conn.finish();
     return;
   }
@@ -153,16 +230,16 @@ async function streamBody(conn: Connection, head: string, body: ReadableStream<u
   if (conn.state !== State.Writing) return;
   if (second.done) {
     conn.reader = null;
-    writeWhole(conn, head, firstBytes, status, "", wide);
+    const done = completeHead(p, firstBytes.byteLength, version);
+    conn.keepAlive = done.keepAlive;
+    writeWhole(conn, done.head, p.wide, firstBytes, firstBytes.byteLength);
     conn.finish();
     return;
   }
-  const chunked = conn.head!.version === 11;
-  if (!chunked) conn.keepAlive = false; // HTTP/1.0: the end of the body is the end of the connection
-  head += chunked ? "transfer-encoding: chunked\r\n" : "";
-  head += conn.keepAlive ? (conn.head!.version === 10 ? "connection: keep-alive\r\n\r\n" : "\r\n") : "connection: close\r\n\r\n";
-  const h = Buffer.from(head, "latin1");
-  conn.outbox.write(h, h.byteLength);
+  const done = completeHead(p, -1, version);
+  conn.keepAlive = done.keepAlive;
+  const chunked = done.chunked;
+  writeHead(conn, done.head, p.wide);
   let chunk: Uint8Array | null = firstBytes;
   let next: { done?: boolean; value?: unknown } = second;
   for (;;) {
@@ -173,13 +250,7 @@ async function streamBody(conn: Connection, head: string, body: ReadableStream<u
       }
       conn.outbox.write(chunk, chunk.byteLength);
       if (chunked) conn.outbox.write("\r\n", 2);
-      if (conn.outbox.pending) {
-        conn.setDeadline(Deadline.Drain);
-        await conn.outbox.whenDrained();
-        if (conn.state !== State.Writing) return;
-        conn.deadline = 0;
-        conn.deadlineKind = Deadline.None;
-      }
+      if (!(await drained(conn))) return;
     }
     if (next.done) break;
     chunk = toBytes(next.value);
@@ -191,12 +262,18 @@ async function streamBody(conn: Connection, head: string, body: ReadableStream<u
   conn.finish();
 }
 
-/** A short response the engine writes itself (errors). */
+/** A short plain-text answer the engine writes itself (errors). */
+function simpleHead(conn: Connection, status: number, text: string): string {
+  const bodyless = conn.head?.method === "HEAD";
+  return statusLine(status) + dateLine() + "content-type: text/plain;charset=UTF-8\r\n" +
+    `content-length: ${Buffer.byteLength(text)}\r\n` + connectionLine(conn.keepAlive, conn.head?.version ?? 11) + (bodyless ? "" : text);
+}
+
 function sendSimple(conn: Connection, status: number, text: string, keepAlive: boolean): void {
   conn.keepAlive = keepAlive;
   conn.state = State.Writing;
-  const head = statusLine(status) + dateLine() + "content-type: text/plain;charset=UTF-8\r\n";
-  writeWhole(conn, head, text, status, "");
+  const out = simpleHead(conn, status, text);
+  conn.outbox.write(out, Buffer.byteLength(out));
   conn.finish();
 }
 
@@ -206,8 +283,8 @@ export function reject(conn: Connection, status: number, reason: string): void {
   if (conn.head === null) conn.head = REJECT_HEAD; // the writer reads method and version
   conn.keepAlive = false;
   conn.state = State.Writing;
-  const head = statusLine(status) + dateLine() + "content-type: text/plain;charset=UTF-8\r\n";
-  writeWhole(conn, head, `${reason}\n`, status, "");
+  const out = simpleHead(conn, status, `${reason}\n`);
+  conn.outbox.write(out, Buffer.byteLength(out));
   conn.close();
 }
 

@@ -3,9 +3,10 @@
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { close, createListener, getPeerName, getSockName, isListening, isOpen, SysError } from "../../ffi/index.ts";
 import { AcceptGate } from "./accept-gate.ts";
-import { Connection, State } from "./connection.ts";
+import { Connection } from "./connection.ts";
+import { State, type ConnectionHost } from "./connection-state.ts";
 import { createServerEnv, type ServerEnv } from "./conninfo.ts";
-import { installSourceResponse } from "./light-response.ts";
+import { installResponseSource } from "./response-source.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
 
@@ -54,7 +55,7 @@ const handlers: SocketHandler<any> = {
   },
 };
 
-export class ServerCore implements HttpServer {
+export class ServerCore implements HttpServer, ConnectionHost<Connection> {
   readonly limits: ServerLimits;
   /** Cached clock (ms) for deadlines, advanced by the tick. */
   now = Date.now();
@@ -86,7 +87,7 @@ export class ServerCore implements HttpServer {
       throw new TypeError("liveframe: the app must be an object with a fetch(request) method, e.g. a Hono app");
     }
     this.limits = parseServerOptions(options);
-    installSourceResponse();
+    installResponseSource();
     const l = this.limits;
     const shortest = Math.min(l.headersTimeoutMs, l.requestTimeoutMs, l.keepAliveTimeoutMs);
     this.tickMs = Math.max(MIN_TICK_MS, Math.min(MAX_TICK_MS, Math.floor(shortest / 4)));

@@ -1,0 +1,170 @@
+// Response encoding without a socket: the app's Response and a request head in, the head bytes,
+// the body plan and the keep-alive decision out.
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { findHeadEnd, parseHead } from "./head.ts";
+import { blobName, dispositionLine, isBunFile, namesFileFor, parseRange } from "./file-body.ts";
+import { BodyKind, completeHead, planResponse, type ResponsePlan } from "./response-encoding.ts";
+import { installResponseSource } from "./response-source.ts";
+
+installResponseSource();
+
+function head(text: string) {
+  const buf = Buffer.from(text, "latin1");
+  return parseHead(buf, 0, findHeadEnd(buf, 0, 0), { maxHeaderBytes: 8192, maxHeaderCount: 50, maxUrlLength: 1024, maxBodyBytes: 1 << 20 });
+}
+const GET = head("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+const HEAD = head("HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+const GET10 = head("GET / HTTP/1.0\r\n\r\n");
+
+/** The head without its Date line, as lines. */
+function fields(p: ResponsePlan): string[] {
+  return p.head.split("\r\n").filter((l) => !l.startsWith("date: "));
+}
+
+describe("planResponse", () => {
+  test("a string body: text/plain;charset=utf-8 and its byte length, sent whole", () => {
+    const p = planResponse(new Response("héllo"), GET, true);
+    expect(fields(p)).toEqual(["HTTP/1.1 200 OK", "content-type: text/plain;charset=utf-8", "content-length: 6", "", ""]);
+    expect(p.body).toEqual({ kind: BodyKind.Whole, data: "héllo", length: 6 });
+    expect(p.keepAlive).toBe(true);
+  });
+
+  test("the default type survives a header set after construction (the XSS case)", () => {
+    const r = new Response("<script>");
+    r.headers.set("x-powered-by", "x");
+    expect(fields(planResponse(r, GET, true))).toContain("content-type: text/plain;charset=utf-8");
+  });
+
+  test("bytes: application/octet-stream; empty bodies: no type; the app's type wins", () => {
+    expect(fields(planResponse(new Response(new Uint8Array([1, 2])), GET, true))).toContain("content-type: application/octet-stream");
+    expect(fields(planResponse(new Response(""), GET, true)).some((l) => l.startsWith("content-type"))).toBe(false);
+    const typed = fields(planResponse(new Response("{}", { headers: { "content-type": "application/json" } }), GET, true));
+    expect(typed.filter((l) => l.startsWith("content-type"))).toEqual(["content-type: application/json"]);
+  });
+
+  test("the body's real length replaces the app's Content-Length, except for HEAD of a null body and 304", () => {
+    expect(fields(planResponse(new Response("hi", { headers: { "content-length": "42" } }), GET, true))).toContain("content-length: 2");
+    expect(fields(planResponse(new Response(null, { headers: { "content-length": "42" } }), HEAD, true))).toContain("content-length: 42");
+    expect(fields(planResponse(new Response(null, { headers: { "content-length": "42" } }), GET, true))).toContain("content-length: 0");
+    expect(fields(planResponse(new Response(null, { status: 304, headers: { "content-length": "42" } }), GET, true))).toContain("content-length: 42");
+    expect(fields(planResponse(new Response(null, { status: 204 }), GET, true))).toEqual(["HTTP/1.1 204 No Content", "", ""]);
+  });
+
+  test("HEAD: the length the body would have, no default type, nothing after the head", () => {
+    const p = planResponse(new Response("hello"), HEAD, true);
+    expect(fields(p)).toEqual(["HTTP/1.1 200 OK", "content-length: 5", "", ""]);
+    expect(p.body.kind).toBe(BodyKind.None);
+    const s = planResponse(new Response(new ReadableStream()), HEAD, true);
+    expect(fields(s)).toContain("transfer-encoding: chunked");
+    expect(s.body.kind).toBe(BodyKind.None);
+  });
+
+  test("a stream: framing decided later by completeHead", () => {
+    const p = planResponse(new Response(new ReadableStream()), GET, true);
+    expect(p.body.kind).toBe(BodyKind.Stream);
+    expect(completeHead(p, 3, 11).head.endsWith("content-length: 3\r\n\r\n")).toBe(true);
+    expect(completeHead(p, -1, 11)).toMatchObject({ chunked: true, keepAlive: true });
+    // HTTP/1.0 has no chunked coding: the end of the connection ends the body.
+    const old = completeHead(planResponse(new Response(new ReadableStream()), GET10, true), -1, 10);
+    expect(old).toMatchObject({ chunked: false, keepAlive: false });
+    expect(old.head.endsWith("connection: close\r\n\r\n")).toBe(true);
+  });
+
+  test("keep-alive: HTTP/1.0 says so, Connection: close from the app or the request turns it off", () => {
+    expect(planResponse(new Response("x"), GET10, true).head.endsWith("connection: keep-alive\r\n\r\n")).toBe(true);
+    const closing = planResponse(new Response("x", { headers: { connection: "close" } }), GET, true);
+    expect(closing.keepAlive).toBe(false);
+    expect(closing.head.endsWith("connection: close\r\n\r\n")).toBe(true);
+    expect(planResponse(new Response("x"), GET, false).keepAlive).toBe(false);
+  });
+
+  test("a body taken from another Response's stream is sent from its source, as untyped bytes", () => {
+    const first = new Response("hi");
+    const p = planResponse(new Response(first.body, first), GET, true);
+    expect(p.body).toEqual({ kind: BodyKind.Whole, data: "hi", length: 2 });
+    expect(fields(p)).toContain("content-type: application/octet-stream");
+  });
+
+  test("a body already read is not sent from its source", async () => {
+    const r = new Response("hi");
+    await r.clone().text();
+    await r.text();
+    expect(planResponse(r, GET, true).body.kind).toBe(BodyKind.Stream);
+  });
+
+  test("each Set-Cookie on its own line; other repeated fields combined as the Headers object says", () => {
+    const h = new Headers();
+    h.append("set-cookie", "a=1");
+    h.append("set-cookie", "b=2");
+    h.append("x-list", "1");
+    h.append("x-list", "2");
+    const lines = fields(planResponse(new Response("x", { headers: h }), GET, true));
+    expect(lines).toContain("set-cookie: a=1");
+    expect(lines).toContain("set-cookie: b=2");
+    expect(lines).toContain("x-list: 1, 2");
+  });
+
+  test("invalid statuses and field values are refused", () => {
+    expect(() => planResponse(new Response("x", { headers: { "content-length": "1\r\nx: y" } }), GET, true)).toThrow();
+  });
+
+  test("a Bun.file: Content-Length, Content-Disposition for octet-stream, Range (206 / 416)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "liveframe-encoding-"));
+    try {
+      writeFileSync(join(dir, "data.bin"), "0123456789");
+      const file = () => new Response(Bun.file(join(dir, "data.bin")));
+      const whole = planResponse(file(), GET, true);
+      expect(fields(whole)).toContain('content-disposition: filename="data.bin"');
+      expect(fields(whole)).toContain("content-length: 10");
+      expect(whole.body).toMatchObject({ kind: BodyKind.Blob, start: 0, end: 10 });
+      const part = planResponse(file(), head("GET / HTTP/1.1\r\nHost: t\r\nRange: bytes=2-4\r\n\r\n"), true);
+      expect(fields(part)[0]).toBe("HTTP/1.1 206 Partial Content");
+      expect(fields(part)).toContain("content-range: bytes 2-4/10");
+      expect(fields(part)).toContain("content-length: 3");
+      expect(part.body).toMatchObject({ kind: BodyKind.Blob, start: 2, end: 5 });
+      const none = planResponse(file(), head("GET / HTTP/1.1\r\nHost: t\r\nrange: bytes=10-\r\n\r\n"), true);
+      expect(fields(none)[0]).toBe("HTTP/1.1 416 Range Not Satisfiable");
+      expect(fields(none)).toContain("content-range: bytes */10");
+      expect(none.body.kind).toBe(BodyKind.None);
+      // HEAD, If-Range, another status: the whole file, no range.
+      expect(fields(planResponse(file(), head("HEAD / HTTP/1.1\r\nHost: t\r\nRange: bytes=2-4\r\n\r\n"), true))[0]).toBe("HTTP/1.1 200 OK");
+      expect(fields(planResponse(file(), head("GET / HTTP/1.1\r\nHost: t\r\nRange: bytes=2-4\r\nIf-Range: x\r\n\r\n"), true))[0]).toBe("HTTP/1.1 200 OK");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("file-body rules", () => {
+  test("parseRange", () => {
+    expect(parseRange("bytes=0-9", 100)).toEqual({ start: 0, end: 10 });
+    expect(parseRange("bytes=90-", 100)).toEqual({ start: 90, end: 100 });
+    expect(parseRange("bytes=-5", 100)).toEqual({ start: 95, end: 100 });
+    expect(parseRange("bytes=-500", 100)).toEqual({ start: 0, end: 100 });
+    expect(parseRange("bytes=0-500", 100)).toEqual({ start: 0, end: 100 });
+    expect(parseRange("bytes=\t0-1 ", 100)).toEqual({ start: 0, end: 2 });
+    for (const v of ["bytes=5-2", "bytes=0-1,5-6", "items=0-1", "bytes=abc", "bytes=1", "bytes=\u00a00-1", "Bytes=0-1"]) expect(parseRange(v, 100)).toBeNull();
+    for (const v of ["bytes=100-", "bytes=-0"]) expect(parseRange(v, 100)).toBe("unsatisfiable");
+    expect(parseRange("bytes=0-1", 0)).toBe("unsatisfiable");
+  });
+
+  test("namesFileFor follows the runtime's mime categories", () => {
+    for (const t of ["application/octet-stream", "application/zip", "application/pdf", "application/xml", "application/javascript", "x/y", "TEXT/PLAIN", "nonsense", ""]) {
+      expect(namesFileFor(t)).toBe(true);
+    }
+    for (const t of ["text/plain", "text/html;charset=utf-8", "application/json", "application/geo+json", "application/wasm", "image/png", "font/woff2", "audio/ogg", "video/mp4"]) {
+      expect(namesFileFor(t)).toBe(false);
+    }
+  });
+
+  test("dispositionLine, isBunFile, blobName", () => {
+    expect(dispositionLine("/a/b/c.zip")).toBe('content-disposition: filename="c.zip"\r\n');
+    expect(isBunFile(Bun.file("/x/y"))).toBe(true);
+    expect(isBunFile(new File(["a"], "y"))).toBe(false);
+    expect(isBunFile(new Blob(["a"]))).toBe(false);
+    expect(blobName(new Blob(["a"]))).toBe("");
+  });
+});
