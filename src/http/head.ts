@@ -14,7 +14,7 @@ export interface RequestHead {
   method: string;
   /** The request target exactly as sent. */
   target: string;
-  /** origin-form path and query ("/a?b"); "*" for asterisk-form. */
+  /** origin-form path and query ("/a?b"). */
   path: string;
   /** The authority requests are addressed to: the absolute-form target's, else the Host field. */
   host: string;
@@ -95,9 +95,13 @@ VALUE[SP] = 2;
 VALUE[HTAB] = 2;
 VALUE[CR] = 3;
 
-/** Bytes allowed in a request target: visible ASCII except "#" (a fragment never travels). */
+/**
+ * Bytes allowed in a request target: visible ASCII. "#" included: a fragment should never travel
+ * (RFC 9112 §3.2), but Bun.serve accepts one and keeps it in request.url, and it changes nothing
+ * about where the message ends.
+ */
 const TARGET = new Uint8Array(256);
-for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = c === 0x23 ? 0 : 1;
+for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = 1;
 
 /** True when buf[at, at + word.length) equals the lower-case ASCII `word`, ignoring case. */
 function lowerEq(buf: Uint8Array, at: number, word: string): boolean {
@@ -339,7 +343,9 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: HeadL
   if (first === 0x2f /* / */) {
     // origin-form
   } else if (target === "*") {
-    if (method !== "OPTIONS") throw new HttpError(400, "asterisk-form target is only for OPTIONS");
+    // Bun.serve refuses asterisk-form (even OPTIONS *) with a 400 before the app: an app there
+    // never sees it, and no URL could tell it from a request for "/*".
+    throw new HttpError(400, "asterisk-form target (*) is not served: send a path");
   } else if (method === "CONNECT") {
     throw new HttpError(501, "CONNECT is not supported");
   } else {

@@ -168,3 +168,23 @@ describe("file-body rules", () => {
     expect(blobName(new Blob(["a"]))).toBe("");
   });
 });
+
+describe("status line as Bun.serve writes it", () => {
+  const line = (res: Response) => planResponse(res, GET, true).head.slice(0, planResponse(res, GET, true).head.indexOf("\r\n"));
+  test("statusText is ignored: the phrase comes from Bun's table", () => {
+    expect(line(new Response("x", { status: 200, statusText: "Fine Thanks" }))).toBe("HTTP/1.1 200 OK");
+    expect(line(new Response("x", { status: 418, statusText: "short and stout" }))).toBe("HTTP/1.1 418 I'm a Teapot");
+  });
+  test("Bun's older names, and names RFC 9110 lacks", () => {
+    expect(line(new Response("x", { status: 413 }))).toBe("HTTP/1.1 413 Payload Too Large");
+    expect(line(new Response("x", { status: 422 }))).toBe("HTTP/1.1 422 Unprocessable Entity");
+    expect(line(new Response("x", { status: 207 }))).toBe("HTTP/1.1 207 Multi-Status");
+    expect(line(new Response("x", { status: 226 }))).toBe("HTTP/1.1 226 IM Used");
+    expect(line(new Response("x", { status: 511 }))).toBe("HTTP/1.1 511 Network Authentication Required");
+    expect(line(new Response(null, { status: 101 }))).toBe("HTTP/1.1 101 Switching protocols");
+  });
+  test('a code without a name gets "HM"', () => {
+    expect(line(new Response("x", { status: 299 }))).toBe("HTTP/1.1 299 HM");
+    expect(line(new Response("x", { status: 599 }))).toBe("HTTP/1.1 599 HM");
+  });
+});

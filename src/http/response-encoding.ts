@@ -61,7 +61,6 @@ function nativeGetter<T>(key: string): (this: Response) => T {
   return Object.getOwnPropertyDescriptor(NativeResponse.prototype, key)!.get! as (this: Response) => T;
 }
 const getStatus = nativeGetter<number>("status");
-const getStatusText = nativeGetter<string>("statusText");
 const getHeaders = nativeGetter<Headers>("headers");
 const getBodyUsed = nativeGetter<boolean>("bodyUsed");
 const getBody = nativeGetter<ReadableStream<unknown> | null>("body");
@@ -80,7 +79,7 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
   const f = facts;
   const lines = linesFromHeaders(getHeaders.call(res), f);
   if (f.invalid) throw new TypeError("the app's Response has a header field that cannot be sent (e.g. a Content-Length that is not a number)");
-  let head = statusLine(status, getStatusText.call(res)) + lines;
+  let head = statusLine(status) + lines;
   if (!f.hasDate) head += dateLine();
   if (f.close) keepAlive = false;
   const isHead = req.method === "HEAD";

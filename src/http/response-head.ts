@@ -59,7 +59,8 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
         if (/(^|,)\s*close\s*(,|$)/i.test(value)) f.close = true;
         return "";
       }
-      if (l === "keep-alive") return "";
+      // Keep-Alive is the app's to send: Bun.serve passes it through (measured), as it does
+      // Upgrade and Proxy-Connection.
       break;
     }
     case 12:

@@ -67,7 +67,7 @@ export function handlerFailed(conn: Connection, err: unknown): void {
   }
   if (conn.state !== State.Handling) return;
   console.error("liveframe: the app's fetch handler threw:", err);
-  sendSimple(conn, 500, "Internal Server Error", conn.keepAlive);
+  sendSimple(conn, 500, SERVER_ERROR_TEXT, conn.keepAlive, SERVER_ERROR_TYPE);
 }
 
 function bodyFailed(conn: Connection, err: unknown): void {
@@ -263,16 +263,21 @@ async function streamBody(conn: Connection, p: ResponsePlan, body: ReadableStrea
 }
 
 /** A short plain-text answer the engine writes itself (errors). */
-function simpleHead(conn: Connection, status: number, text: string): string {
+function simpleHead(conn: Connection, status: number, text: string, type = "text/plain;charset=UTF-8"): string {
   const bodyless = conn.head?.method === "HEAD";
-  return statusLine(status) + dateLine() + "content-type: text/plain;charset=UTF-8\r\n" +
+  return statusLine(status) + dateLine() + `content-type: ${type}\r\n` +
     `content-length: ${Buffer.byteLength(text)}\r\n` + connectionLine(conn.keepAlive, conn.head?.version ?? 11) + (bodyless ? "" : text);
 }
 
-function sendSimple(conn: Connection, status: number, text: string, keepAlive: boolean): void {
+// The 500 for a handler that threw (or gave an unsendable Response): Bun.serve's own words and
+// Content-Type in production (measured on 1.4.5; its development mode sends an HTML error page).
+const SERVER_ERROR_TEXT = "Something went wrong!";
+const SERVER_ERROR_TYPE = "text/plain";
+
+function sendSimple(conn: Connection, status: number, text: string, keepAlive: boolean, type?: string): void {
   conn.keepAlive = keepAlive;
   conn.state = State.Writing;
-  const out = simpleHead(conn, status, text);
+  const out = simpleHead(conn, status, text, type);
   conn.outbox.write(out, Buffer.byteLength(out));
   conn.finish();
 }
