@@ -6,7 +6,7 @@
 import type { Socket } from "bun";
 import type { BodyDecoder } from "./body.ts";
 import type { RequestHead } from "./head.ts";
-import type { ServerLimits } from "./limits.ts";
+import { MAX_UNREAD_BODY_DRAIN_BYTES, type ServerLimits } from "./limits.ts";
 import type { Outbox } from "./outbox.ts";
 import type { FetchApp, ReleasedConnection } from "./types.ts";
 
@@ -77,4 +77,16 @@ export interface ConnectionHost<C> {
   readonly env: object;
   /** Responses completed (a draining generation reports how many finished). */
   completedCount: number;
+}
+
+/**
+ * The app answers while its streamed body is still arriving: can the rest be read and dropped so
+ * the connection carries the next request (as on Bun.serve)? Yes when at most
+ * MAX_UNREAD_BODY_DRAIN_BYTES remain (chunked: checked while dropping it, see Connection.finish).
+ */
+export function unreadBodyDrainable(conn: ConnectionCore): boolean {
+  const head = conn.head;
+  const d = conn.decoder;
+  if (head === null || d === null) return false;
+  return head.chunked || head.contentLength - d.received <= MAX_UNREAD_BODY_DRAIN_BYTES;
 }

@@ -17,13 +17,14 @@ import type { Socket } from "bun";
 import { ChunkedBody, FixedLengthBody, type BodyDecoder } from "./body.ts";
 import { failBodyStream, feedBodyStream, startBodyStream, STREAM_BODY_BYTES } from "./body-stream.ts";
 import { HttpError } from "./errors.ts";
+import { MAX_UNREAD_BODY_DRAIN_BYTES } from "./limits.ts";
 import { peerOf, type PeerAddress } from "./conninfo.ts";
 import { checkIncompleteHead, findHeadEnd, parseHead, skipLeadingEmptyLines, type RequestHead } from "./head.ts";
 import { Outbox } from "./outbox.ts";
 import { abortRequest, LiveRequest } from "./request.ts";
 import { handlerFailed, reject, respond } from "./response-writer.ts";
 import { normalizePath } from "./url.ts";
-import { Deadline, State, type ConnectionCore, type ConnectionHost } from "./connection-state.ts";
+import { Deadline, State, unreadBodyDrainable, type ConnectionCore, type ConnectionHost } from "./connection-state.ts";
 
 /**
  * After our FIN, how long the peer may keep its half of the connection open (we keep reading and
@@ -52,6 +53,8 @@ export class Connection implements ConnectionCore {
   /** Set while a large body is streamed to the app as it arrives (see startBodyStream). */
   bodyCtl: ReadableStreamDefaultController<Uint8Array> | null = null;
   bodyPaused = false;
+  /** While dropping an unread body (see finish): close once it has received more than this. */
+  private drainUntil = 0;
   keepAlive = true;
   readonly outbox: Outbox;
   reader: { cancel(): Promise<void> } | null = null;
@@ -223,6 +226,32 @@ export class Connection implements ConnectionCore {
           const d = this.decoder;
           if (d !== null) {
             const b = this.buf;
+            if (this.head === null) {
+              // The rest of a body its app answered without reading (see finish): dropped. A
+              // malformed rest closes the connection (its answer is already sent).
+              try {
+                if (b !== null) this.bufStart = d.feed(b, this.bufStart, b.length);
+              } catch {
+                this.decoder = null;
+                this.keepAlive = false;
+                this.close();
+                return;
+              }
+              if (!d.done) {
+                if (d.received > this.drainUntil) {
+                  this.keepAlive = false;
+                  this.decoder = null;
+                  this.close();
+                }
+                return;
+              }
+              this.decoder = null;
+              this.deadlineKind = Deadline.None;
+              this.deadline = 0;
+              this.requestDeadline = 0;
+              this.state = State.Head;
+              continue;
+            }
             if (b !== null) this.bufStart = d.feed(b, this.bufStart, b.length);
             if (!d.done) {
               this.setDeadline(Deadline.Request);
@@ -300,6 +329,8 @@ export class Connection implements ConnectionCore {
       failBodyStream(this, new Error("request body not received in time"));
       if (this.state === State.Handling) reject(this, 408, "request body not received in time");
       else this.close();
+    } else if (this.state === State.Body && this.head === null) {
+      this.close(); // an unread body being dropped stopped arriving: its answer is already sent
     } else if (this.state === State.Head || this.state === State.Body) {
       reject(this, 408, this.deadlineKind === Deadline.Head ? "header section not received in time" : "request not received in time");
     }
@@ -341,14 +372,36 @@ export class Connection implements ConnectionCore {
   /** The response is complete: next request, or close. */
   finish(): void {
     this.server.completedCount++;
+    let drain = false;
     if (this.bodyCtl !== null) {
-      // Answered without reading the whole body: the connection cannot carry another request.
+      // Answered before the whole body arrived: the app's stream ends with an error, and the
+      // rest of the body is read and dropped (bounded) so the next request can follow, as on
+      // Bun.serve; a body with more than MAX_UNREAD_BODY_DRAIN_BYTES still to come closes.
       failBodyStream(this, new Error("the response was sent before the request body was read"));
-      this.keepAlive = false;
+      const d = this.decoder!;
+      if (this.keepAlive && unreadBodyDrainable(this)) {
+        drain = true;
+        d.sink = () => {};
+        this.drainUntil = d.received + MAX_UNREAD_BODY_DRAIN_BYTES;
+      } else this.keepAlive = false;
     }
     this.request = null;
     this.head = null;
-    this.decoder = null;
+    if (!drain) this.decoder = null;
+    if (drain && this.keepAlive) {
+      this.state = State.Body;
+      this.setDeadline(Deadline.Request);
+      if (this.bodyPaused) {
+        this.bodyPaused = false;
+        this.socket.resume();
+      }
+      if (this.readPaused) {
+        this.readPaused = false;
+        this.socket.resume();
+      }
+      if (!this.processing) this.process();
+      return;
+    }
     if (!this.keepAlive) {
       this.close();
       return;

@@ -16,6 +16,14 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /** An idle keep-alive connection is closed after this long without a byte. 5 s, like Node: shorter than most clients' pools, so the client never races our close on a fresh request. */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/**
+ * A request body the app answered without reading (all of it or the rest) is read and dropped,
+ * up to this many more bytes, so the connection can carry the next request, as Bun.serve does;
+ * a body with more still to come closes the connection after the answer instead. 4 MiB: reusing
+ * a connection is worth a few round trips of discarded upload, not an unbounded one (a client
+ * that keeps sending is also bounded by maxBodyBytes and the request timeout).
+ */
+export const MAX_UNREAD_BODY_DRAIN_BYTES = 4 * 1024 * 1024;
 /** Bytes of request data read ahead (pipelined requests) while a response is pending before the socket is paused. */
 export const DEFAULT_MAX_PIPELINE_BYTES = 64 * 1024;
 /**

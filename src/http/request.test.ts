@@ -15,6 +15,9 @@ describe("LiveRequest", () => {
     const r = live("GET /a?b=1 HTTP/1.1\r\nHost: h:1\r\n\r\n") as unknown as Request;
     expect(r instanceof Request).toBe(true);
     expect(Object.prototype.toString.call(r)).toBe("[object Request]");
+    expect(r.constructor).toBe(Request);
+    expect(r.constructor.name).toBe("Request");
+    expect(Object.keys(r as object).includes("constructor")).toBe(false);
     expect(r.method).toBe("GET");
     expect(r.url).toBe("http://h:1/a?b=1");
     expect(new URL(r.url).searchParams.get("b")).toBe("1");

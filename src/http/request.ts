@@ -158,3 +158,7 @@ for (const key of Reflect.ownKeys(NativeRequest.prototype)) {
   }
 }
 Object.setPrototypeOf(LiveRequest.prototype, NativeRequest.prototype);
+// What an app reads as the request's class is Request's own: `req.constructor === Request`,
+// `constructor.name` "Request" (as on Bun.serve), `Symbol.toStringTag` inherited. Set on our own
+// prototype only; nothing global changes.
+Object.defineProperty(LiveRequest.prototype, "constructor", { value: NativeRequest, writable: true, enumerable: false, configurable: true });

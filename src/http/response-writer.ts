@@ -2,7 +2,7 @@
 // is decided by planResponse (response-encoding.ts, a pure function); this file only moves the
 // bytes: a whole body in one write when it is small, a Blob or Bun.file in bounded slices with
 // backpressure (never read whole into memory), a stream chunk by chunk.
-import { Deadline, State, type ConnectionCore as Connection } from "./connection-state.ts";
+import { Deadline, State, unreadBodyDrainable, type ConnectionCore as Connection } from "./connection-state.ts";
 import type { RequestHead } from "./head.ts";
 import { BodyKind, completeHead, connectionLine, planResponse, type ResponsePlan } from "./response-encoding.ts";
 import { dateLine } from "./response-head.ts";
@@ -22,8 +22,9 @@ export const BLOB_SLICE_BYTES = 256 * 1024;
 /** The app answered (or its promise settled): write the response, unless the request is already over. */
 export function respond(conn: Connection, res: unknown): void {
   if (conn.state !== State.Handling) return;
-  // Answering before the request body is complete: the rest will not be read; say so.
-  if (conn.bodyCtl !== null) conn.keepAlive = false;
+  // Answering before the request body is complete: the rest is dropped if it is small enough
+  // (see unreadBodyDrainable), else the connection closes after this answer; say so.
+  if (conn.bodyCtl !== null && !unreadBodyDrainable(conn)) conn.keepAlive = false;
   let p: ResponsePlan;
   try {
     if (!(res instanceof NativeResponse)) {
