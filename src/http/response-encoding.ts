@@ -101,7 +101,7 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
       if (length > 0 && !f.hasContentType) head += typeof data === "string" && !source.copied ? TEXT_PLAIN : OCTET_STREAM;
       return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, { kind: BodyKind.Whole, data, length });
     }
-    return blobBody(head, f, keepAlive, req, isHead, status, data, source.copied, lines);
+    return blobBody(head, f, keepAlive, req, isHead, status, data, source.copied, source.ownType === true, lines);
   }
 
   const body = getBody.call(res);
@@ -130,11 +130,20 @@ function nullBody(head: string, f: FieldFacts, keepAlive: boolean, req: RequestF
 
 function blobBody(
   head: string, f: FieldFacts, keepAlive: boolean, req: RequestFacts, isHead: boolean, status: number,
-  blob: Blob, copied: boolean, lines: string,
+  blob: Blob, copied: boolean, ownType: boolean, lines: string,
 ): ResponsePlan {
   const size = blob.size;
-  if (isHead) return plan(head + `content-length: ${size}\r\n`, f, keepAlive, req, NONE);
-  if (size > 0 && !f.hasContentType && (copied || blob.type === "")) head += OCTET_STREAM;
+  if (isHead) {
+    // Bun.serve leaves off the Content-Type the runtime derived from the Blob (an app-given one stays).
+    if (!copied && !ownType && f.hasContentType) head = head.replace(`content-type: ${f.contentType}\r\n`, "");
+    return plan(head + `content-length: ${size}\r\n`, f, keepAlive, req, NONE);
+  }
+  if (size > 0 && !f.hasContentType) {
+    // A Blob re-wrapped through its stream keeps its type (as the runtime spells it in a
+    // Response); an untyped one is bytes.
+    if (copied) head += blob.type === "" ? OCTET_STREAM : `content-type: ${derivedType(blob)}\r\n`;
+    else if (blob.type === "") head += OCTET_STREAM;
+  }
   const name = copied ? "" : blobName(blob);
   const disposition = name !== "" && !f.hasContentDisposition && namesFileFor(f.hasContentType ? f.contentType : blob.type || "application/octet-stream")
     ? dispositionLine(name) : "";
@@ -158,6 +167,11 @@ function blobBody(
     }
   }
   return plan(head + disposition + `content-length: ${size}\r\n`, f, keepAlive, req, { kind: BodyKind.Blob, blob, start: 0, end: size });
+}
+
+/** The Content-Type the runtime gives a Response made from `blob` ("text/html" → "text/html;charset=utf-8"). */
+function derivedType(blob: Blob): string {
+  return new NativeResponse(blob).headers.get("content-type") ?? "application/octet-stream";
 }
 
 function plan(head: string, f: FieldFacts, keepAlive: boolean, req: RequestFacts, body: BodyPlan): ResponsePlan {

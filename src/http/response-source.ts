@@ -12,20 +12,18 @@
 //   Symbol.hasInstance (nothing leaks into user subclasses), and `res.constructor === Response`;
 // - it is a bound function named "Response" (name, length, [native code] as the runtime's own),
 //   and the statics are the runtime's own functions;
-// - the source is kept in a private field stamped onto the Response: no property, symbol or
-//   prototype change an app could enumerate;
+// - the source is kept in a WeakMap keyed by the Response: no property, symbol, shape or
+//   prototype change an app (or the runtime) could see;
 // - it is installed once (at the first server) and never swapped back: the same class before and
-//   after an await.
+//   after an await;
+// - Response's `clone()` and Blob's `stream()` are the runtime's own behind a Proxy (same name,
+//   length, [native code]) that notes where a clone's body or a stream comes from, so
+//   `new Response(file.stream())` is sent as Bun.serve sends it (see streamSources); a stream that
+//   is another recent Response's `body` is recognised too (see recent).
 
 const NativeResponse = globalThis.Response;
 export { NativeResponse };
 
-/** A base class whose constructor returns the object it is given: lets a subclass stamp a private field on it. */
-class Stamp {
-  constructor(target: object) {
-    return target;
-  }
-}
 
 /**
  * Where a body came from. `copied` marks a body taken from another Response's stream
@@ -35,22 +33,24 @@ class Stamp {
 export interface BodySource {
   data: string | Uint8Array | Blob | null;
   copied: boolean;
+  /**
+   * A Blob body whose Content-Type the app gave in the init (not the one the runtime derived from
+   * the Blob): kept on HEAD, where Bun.serve drops the derived one.
+   */
+  ownType?: boolean;
 }
 
-class SourceTag extends Stamp {
-  #source: BodySource;
-  constructor(target: object, source: BodySource) {
-    super(target);
-    this.#source = source;
-  }
-  static of(res: object): BodySource | undefined {
-    return #source in res ? res.#source : undefined;
-  }
-}
+/**
+ * Each Response's body source. A WeakMap, not a field stamped on the object: a private field
+ * changes the object's shape, and the runtime then reads a Response given as `init` through its
+ * generic path, which materialises the Content-Type derived from a Blob body (a HEAD answer made
+ * by Hono as `new Response(null, res)` then carries a Content-Type Bun.serve does not send).
+ */
+const sources = new WeakMap<object, BodySource>();
 
 /** The body source a Response was built from (undefined: not built by us, or not a kind we keep). */
 export function sourceOf(res: object): BodySource | undefined {
-  return SourceTag.of(res);
+  return sources.get(res);
 }
 
 const NULL_SOURCE: BodySource = { data: null, copied: false };
@@ -59,18 +59,92 @@ const NULL_SOURCE: BodySource = { data: null, copied: false };
 function captureSource(body: unknown, init: unknown): BodySource | undefined {
   if (body === undefined || body === null) return NULL_SOURCE;
   if (typeof body === "string") return { data: body, copied: false };
-  if (body instanceof Blob) return { data: body, copied: false };
+  if (body instanceof Blob) return { data: body, copied: false, ownType: initHasContentType(init) };
   // The runtime copies a BufferSource at construction (a later change to the array is not sent).
   if (body instanceof ArrayBuffer) return { data: new Uint8Array(body.slice(0)), copied: false };
   if (ArrayBuffer.isView(body)) {
     return { data: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)), copied: false };
   }
-  // `new Response(res.body, res)`: the body is the stream of a Response we know.
-  if (body instanceof ReadableStream && typeof init === "object" && init !== null) {
-    const from = SourceTag.of(init);
-    if (from !== undefined && from.data !== null && (init as Response).body === body) return { data: from.data, copied: true };
+  if (body instanceof ReadableStream) {
+    // The stream of a body we know (another Response's `body`, a Blob's or Bun.file's
+    // `stream()`), not read yet: the runtime sends what it holds, as untyped bytes (a Blob keeps
+    // its type), with a Content-Length.
+    const from = streamSources.get(body) ?? recentStreamSource(body);
+    if (from !== undefined && !body.locked) return from;
+    // `new Response(res.body, res)` with a `res.body` read before the install.
+    if (typeof init === "object" && init !== null) {
+      const tagged = sources.get(init);
+      if (tagged !== undefined && tagged.data !== null && (init as Response).body === body) return { data: tagged.data, copied: true };
+    }
   }
   return undefined;
+}
+
+function initHasContentType(init: unknown): boolean {
+  if (typeof init !== "object" || init === null) return false;
+  const h = (init as { headers?: unknown }).headers;
+  if (h === undefined || h === null) return false;
+  return (h instanceof Headers ? h : new Headers(h as ConstructorParameters<typeof Headers>[0])).has("content-type");
+}
+
+/**
+ * Streams made by Blob's `stream()` (Bun.file's too): the Blob they will yield, so
+ * `new Response(file.stream())` is sent as the runtime sends it. Weak: a stream nobody keeps is
+ * forgotten.
+ */
+const streamSources = new WeakMap<ReadableStream<unknown>, BodySource>();
+
+/**
+ * The last Responses built here with a body we know. `Response.prototype.body` cannot be
+ * replaced (the runtime makes it non-configurable), so a stream given to `new Response(stream)`
+ * is recognised as one of these Responses' `body` by identity: HTTPException.getResponse (basic
+ * auth, bearer auth, jwt, csrf, bodyLimit …) re-wraps `res.body` a few lines after making `res`.
+ * A ring, one store per Response; read only when a Response is made from a stream.
+ */
+const RECENT = 8;
+const recent: (Response | undefined)[] = new Array(RECENT).fill(undefined);
+let recentAt = 0;
+
+function recentStreamSource(stream: ReadableStream<unknown>): BodySource | undefined {
+  for (let k = 1; k <= RECENT; k++) {
+    const res = recent[(recentAt - k + RECENT) % RECENT];
+    if (res === undefined) continue;
+    const from = sources.get(res)!;
+    // Its body stream is this one (made when the app read `res.body`), not read yet.
+    if (!nativeBodyUsed.call(res) && nativeBody.call(res) === stream) return { data: from.data, copied: true };
+  }
+  return undefined;
+}
+
+const nativeBody = Object.getOwnPropertyDescriptor(NativeResponse.prototype, "body")!.get! as (this: Response) => ReadableStream<unknown> | null;
+const nativeBodyUsed = Object.getOwnPropertyDescriptor(NativeResponse.prototype, "bodyUsed")!.get! as (this: Response) => boolean;
+const nativeClone = NativeResponse.prototype.clone as (this: Response) => Response;
+const nativeBlobStream = Blob.prototype.stream as (this: Blob, ...args: unknown[]) => ReadableStream<Uint8Array>;
+
+/** `Response.prototype.clone`: the runtime's clone, which holds the same body as the original. */
+function clone(this: Response): Response {
+  const copy = nativeClone.call(this);
+  const from = sources.get(this);
+  if (from !== undefined) sources.set(copy, from);
+  return copy;
+}
+
+/** `Blob.prototype.stream` (Bun.file's too): the runtime's stream, remembered as the Blob's. */
+function stream(this: Blob, ...args: unknown[]): ReadableStream<Uint8Array> {
+  const s = nativeBlobStream.apply(this, args);
+  if (args.length === 0) streamSources.set(s, { data: this, copied: true });
+  return s;
+}
+
+/**
+ * Replaces a method of a runtime prototype by `fn`, behind a Proxy of the runtime's own function:
+ * name, length and `toString()` ([native code]) are the runtime's, and `fn` gets the receiver it
+ * is called on. Assigned (the runtime's methods are writable, not configurable): the property's
+ * attributes stay as they were; only the function's identity changes.
+ */
+function replaceNative(proto: object, key: string, fn: (this: never, ...args: never[]) => unknown): void {
+  const original = (proto as Record<string, unknown>)[key] as (...args: unknown[]) => unknown;
+  (proto as Record<string, unknown>)[key] = new Proxy(original, { apply: (_target, self, args) => Reflect.apply(fn, self, args) });
 }
 
 /** The constructor installed as globalThis.Response (see the file comment). */
@@ -82,7 +156,13 @@ const construct = function Response(this: unknown, body?: unknown, init?: unknow
   // subclass passes its own.
   const res = Reflect.construct(NativeResponse, [body, init], new.target === construct ? NativeResponse : new.target) as Response;
   const source = captureSource(body, init);
-  if (source !== undefined) new SourceTag(res, source);
+  if (source !== undefined) {
+    sources.set(res, source);
+    if (source.data !== null) {
+      recent[recentAt] = res;
+      recentAt = (recentAt + 1) % RECENT;
+    }
+  }
   return res;
 };
 Object.defineProperty(construct, "prototype", { value: NativeResponse.prototype, writable: false });
@@ -103,6 +183,9 @@ export function installResponseSource(): void {
     Object.defineProperty(bound, key, Object.getOwnPropertyDescriptor(NativeResponse, key)!);
   }
   Object.setPrototypeOf(bound, Object.getPrototypeOf(NativeResponse));
+  // Where a clone's body or a Blob's stream comes from (see streamSources).
+  replaceNative(NativeResponse.prototype, "clone", clone);
+  replaceNative(Blob.prototype, "stream", stream);
   // `res.constructor === Response`, as before the swap.
   Object.defineProperty(NativeResponse.prototype, "constructor", { value: bound, writable: true, enumerable: false, configurable: true });
   (globalThis as { Response: unknown }).Response = bound;
