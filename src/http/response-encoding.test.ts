@@ -188,3 +188,51 @@ describe("status line as Bun.serve writes it", () => {
     expect(line(new Response("x", { status: 599 }))).toBe("HTTP/1.1 599 HM");
   });
 });
+
+describe("bodies re-wrapped through a stream, clones, HEAD of a Blob (as Bun.serve sends them)", () => {
+  const typeOf = (p: ResponsePlan) => fields(p).find((l) => l.startsWith("content-type:")) ?? "(none)";
+  test("HTTPException.getResponse: new Response(res.body, { status, headers: res.headers }) is untyped bytes with a Content-Length", () => {
+    const res = new Response("Unauthorized", { status: 401, headers: { "www-authenticate": 'Basic realm="x"' } });
+    const p = planResponse(new Response(res.body, { status: 401, headers: res.headers }), GET, true);
+    expect(typeOf(p)).toBe("content-type: application/octet-stream");
+    expect(fields(p)).toContain("content-length: 12");
+    expect(p.body).toMatchObject({ kind: BodyKind.Whole, data: "Unauthorized" });
+  });
+  test("a user's own stream stays a stream, untyped", () => {
+    const p = planResponse(new Response(new ReadableStream({ start: (c) => c.close() })), GET, true);
+    expect(p.body.kind).toBe(BodyKind.Stream);
+  });
+  test("Bun.file().stream() and blob.stream(): the Blob's type as the runtime spells it, untyped Blob as bytes", () => {
+    const dir = mkdtempSync(join(tmpdir(), "liveframe-encoding-"));
+    try {
+      writeFileSync(join(dir, "d.json"), '{"a":1}');
+      const p = planResponse(new Response(Bun.file(join(dir, "d.json")).stream()), GET, true);
+      expect(typeOf(p)).toBe("content-type: application/json;charset=utf-8");
+      expect(fields(p)).toContain("content-length: 7");
+      expect(typeOf(planResponse(new Response(new Blob(["<p>"], { type: "text/html" }).stream()), GET, true))).toBe("content-type: text/html;charset=utf-8");
+      expect(typeOf(planResponse(new Response(new Blob(["hi"]).stream()), GET, true))).toBe("content-type: application/octet-stream");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  test("clone() of a string Response is text/plain like the original", () => {
+    expect(typeOf(planResponse(new Response("cloned").clone(), GET, true))).toBe("content-type: text/plain;charset=utf-8");
+    expect(Response.prototype.clone.name).toBe("clone");
+    expect(String(Response.prototype.clone)).toContain("[native code]");
+  });
+  test("HEAD of a Blob body: no derived Content-Type, an app-given one stays", () => {
+    const blob = () => new Blob(["x"], { type: "text/html" });
+    expect(typeOf(planResponse(new Response(blob()), HEAD, true))).toBe("(none)");
+    expect(typeOf(planResponse(new Response(blob(), { headers: { "content-type": "image/png" } }), HEAD, true))).toBe("content-type: image/png");
+  });
+  test("keeping a body's source leaves the Response's shape alone: new Response(null, fileResponse) copies no derived type", () => {
+    const dir = mkdtempSync(join(tmpdir(), "liveframe-encoding-"));
+    try {
+      writeFileSync(join(dir, "x.bin"), "xx");
+      const fileRes = new Response(Bun.file(join(dir, "x.bin")));
+      expect([...new Response(null, fileRes).headers]).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
