@@ -1,4 +1,13 @@
 // The HTTP/1.1 engine's public surface.
+import { installResponseSource } from "./response-source.ts";
+
+// The source-keeping Response is installed when liveframe is imported, not at the first server:
+// an app module evaluated after this one (the generation imports the runtime, then the app; a
+// script imports liveframe before its app) captures, extends and compares the same `Response`
+// liveframe serves with (a class declared earlier extends the runtime's own Response; it works,
+// but its string bodies are sent without their default Content-Type: see README).
+installResponseSource();
+
 export { createServer, serve, serveOptionsSchema, DEFAULT_PORT, DEFAULT_HOSTNAME, type ServeOptions } from "./serve.ts";
 export {
   serverOptionsSchema,

@@ -18,6 +18,9 @@ if (!parsed.success) {
 }
 const [engine, modulePath] = parsed.data;
 
+// liveframe's side imports liveframe before the app, as a liveframe generation does (runtime
+// first, the app at boot) and as a script that imports "liveframe" first does.
+const engineModule = engine === "liveframe" ? await import("../../src/http/index.ts") : null;
 const mod = (await import(modulePath)) as { default?: { fetch?: unknown } };
 const app = mod.default;
 if (!app || typeof app.fetch !== "function") {
@@ -29,7 +32,7 @@ const fetchApp = app as { fetch: (req: Request, env?: unknown) => Response | Pro
 let port: number;
 let stop: () => unknown;
 if (engine === "liveframe") {
-  const { serve } = await import("../../src/http/index.ts");
+  const { serve } = engineModule!;
   const server = serve(fetchApp, { port: 0, hostname: "127.0.0.1" });
   port = server.port;
   stop = () => server.stop({ graceful: false });
