@@ -94,6 +94,8 @@ export interface DiffCase {
   timeoutMs?: number;
   /** The framing must match exactly (no stream-framing allowance): a string, bytes, Blob or Bun.file body. */
   strictFraming?: boolean;
+  /** The answer's body is a Blob made without a type (see the "untyped-blob-type" allowance). */
+  untypedBlob?: boolean;
 }
 
 // ---- what came back ------------------------------------------------------------------------------
@@ -308,6 +310,17 @@ export const ALLOWED_DIFFERENCES: Allowance[] = [
     applies: (d, c, lf, bun) =>
       d.kind === "afterward" && c.raw !== undefined && /\r\n0\r\n[^\r]/.test(Buffer.from(bytesOf(c.raw.bytes)).toString("latin1")) &&
       bun.afterward === "open (probe answered 400)" && lf.afterward.startsWith("open"),
+  },
+  {
+    id: "untyped-blob-type",
+    reason:
+      "a Blob made without a type: Bun.serve picks the Content-Type from how the Blob was built (text/plain;charset=utf-8 " +
+      "when every part was a string, a sniffed type such as image/png or application/octet-stream when a part was " +
+      "bytes), which nothing in JavaScript can read (type, size, slice, inspect, Response/Request/FormData of it all " +
+      "look the same); liveframe sends application/octet-stream, which a browser never renders (no XSS), and the same bytes",
+    applies: (d, c, lf) =>
+      c.untypedBlob === true && d.kind === "header" && d.detail === "content-type" && d.liveframe === "application/octet-stream" &&
+      lf.responses[d.index] !== undefined,
   },
   {
     id: "refused-without-answer",
