@@ -12,8 +12,8 @@
 //   Symbol.hasInstance (nothing leaks into user subclasses), and `res.constructor === Response`;
 // - it is a bound function named "Response" (name, length, [native code] as the runtime's own),
 //   and the statics are the runtime's own functions;
-// - the source is kept in a WeakMap keyed by the Response: no property, symbol, shape or
-//   prototype change an app (or the runtime) could see;
+// - the source is kept in a private field stamped onto the Response (a Blob's in a WeakMap, see
+//   blobSources): no property, symbol or prototype change an app could enumerate;
 // - it is installed once (at the first server) and never swapped back: the same class before and
 //   after an await;
 // - Response's `clone()` and Blob's `stream()` are the runtime's own behind a Proxy (same name,
@@ -40,17 +40,49 @@ export interface BodySource {
   ownType?: boolean;
 }
 
+/** A base class whose constructor returns the object it is given: lets a subclass stamp a private field on it. */
+class Stamp {
+  constructor(target: object) {
+    return target;
+  }
+}
+
 /**
- * Each Response's body source. A WeakMap, not a field stamped on the object: a private field
- * changes the object's shape, and the runtime then reads a Response given as `init` through its
- * generic path, which materialises the Content-Type derived from a Blob body (a HEAD answer made
- * by Hono as `new Response(null, res)` then carries a Content-Type Bun.serve does not send).
+ * A string, bytes or null body's source: a private field stamped on the Response (measured: a
+ * tenth of a WeakMap's cost per response). Stamping changes the object's shape, after which the
+ * runtime reads a Response given as `init` through its generic path; for these bodies that path
+ * gives the same result.
  */
-const sources = new WeakMap<object, BodySource>();
+class SourceTag extends Stamp {
+  #source: BodySource;
+  constructor(target: object, source: BodySource) {
+    super(target);
+    this.#source = source;
+  }
+  static of(res: object): BodySource | undefined {
+    return #source in res ? res.#source : undefined;
+  }
+}
+
+/**
+ * A Blob body's source: in a WeakMap, leaving the Response's shape alone. The generic path above
+ * would materialise the Content-Type the runtime derives from a Blob into `new Response(null, res)`
+ * (Hono's HEAD answers), which Bun.serve does not send.
+ */
+const blobSources = new WeakMap<object, BodySource>();
+
+function keep(res: object, source: BodySource): void {
+  if (source.data instanceof Blob) blobSources.set(res, source);
+  else new SourceTag(res, source);
+}
+
+function sourceOfAny(res: object): BodySource | undefined {
+  return SourceTag.of(res) ?? blobSources.get(res);
+}
 
 /** The body source a Response was built from (undefined: not built by us, or not a kind we keep). */
 export function sourceOf(res: object): BodySource | undefined {
-  return sources.get(res);
+  return sourceOfAny(res);
 }
 
 const NULL_SOURCE: BodySource = { data: null, copied: false };
@@ -73,7 +105,7 @@ function captureSource(body: unknown, init: unknown): BodySource | undefined {
     if (from !== undefined && !body.locked) return from;
     // `new Response(res.body, res)` with a `res.body` read before the install.
     if (typeof init === "object" && init !== null) {
-      const tagged = sources.get(init);
+      const tagged = sourceOfAny(init);
       if (tagged !== undefined && tagged.data !== null && (init as Response).body === body) return { data: tagged.data, copied: true };
     }
   }
@@ -109,7 +141,7 @@ function recentStreamSource(stream: ReadableStream<unknown>): BodySource | undef
   for (let k = 1; k <= RECENT; k++) {
     const res = recent[(recentAt - k + RECENT) % RECENT];
     if (res === undefined) continue;
-    const from = sources.get(res)!;
+    const from = sourceOfAny(res)!;
     // Its body stream is this one (made when the app read `res.body`), not read yet.
     if (!nativeBodyUsed.call(res) && nativeBody.call(res) === stream) return { data: from.data, copied: true };
   }
@@ -124,8 +156,8 @@ const nativeBlobStream = Blob.prototype.stream as (this: Blob, ...args: unknown[
 /** `Response.prototype.clone`: the runtime's clone, which holds the same body as the original. */
 function clone(this: Response): Response {
   const copy = nativeClone.call(this);
-  const from = sources.get(this);
-  if (from !== undefined) sources.set(copy, from);
+  const from = sourceOfAny(this);
+  if (from !== undefined) keep(copy, from);
   return copy;
 }
 
@@ -157,7 +189,7 @@ const construct = function Response(this: unknown, body?: unknown, init?: unknow
   const res = Reflect.construct(NativeResponse, [body, init], new.target === construct ? NativeResponse : new.target) as Response;
   const source = captureSource(body, init);
   if (source !== undefined) {
-    sources.set(res, source);
+    keep(res, source);
     if (source.data !== null) {
       recent[recentAt] = res;
       recentAt = (recentAt + 1) % RECENT;
