@@ -236,3 +236,16 @@ describe("bodies re-wrapped through a stream, clones, HEAD of a Blob (as Bun.ser
     }
   });
 });
+
+describe("URLSearchParams bodies", () => {
+  test("sent whole with the runtime's type and length; HEAD leaves the derived type off", () => {
+    const p = planResponse(new Response(new URLSearchParams("a=1&b=two words")), GET, true);
+    expect(fields(p)).toContain("content-type: application/x-www-form-urlencoded;charset=UTF-8");
+    expect(p.body).toMatchObject({ kind: BodyKind.Whole, data: "a=1&b=two+words" });
+    const h = fields(planResponse(new Response(new URLSearchParams("a=1")), HEAD, true));
+    expect(h.some((l) => l.startsWith("content-type:"))).toBe(false);
+    expect(h).toContain("content-length: 3");
+    const own = fields(planResponse(new Response(new URLSearchParams("a=1"), { headers: { "content-type": "text/x" } }), HEAD, true));
+    expect(own).toContain("content-type: text/x");
+  });
+});

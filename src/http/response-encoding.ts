@@ -97,11 +97,14 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
     if (data === null) return nullBody(head, f, keepAlive, req, isHead, null);
     if (typeof data === "string" || data instanceof Uint8Array) {
       const length = typeof data === "string" ? utf8Length(data) : data.byteLength;
-      if (isHead) return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, NONE);
+      if (isHead) {
+        if (source.derivedType === true && f.hasContentType) head = withoutContentType(head, f);
+        return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, NONE);
+      }
       if (length > 0 && !f.hasContentType) head += typeof data === "string" && !source.copied ? TEXT_PLAIN : OCTET_STREAM;
       return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, { kind: BodyKind.Whole, data, length });
     }
-    return blobBody(head, f, keepAlive, req, isHead, status, data, source.copied, source.ownType === true, lines);
+    return blobBody(head, f, keepAlive, req, isHead, status, data, source.copied, source.derivedType === true, lines);
   }
 
   const body = getBody.call(res);
@@ -130,18 +133,17 @@ function nullBody(head: string, f: FieldFacts, keepAlive: boolean, req: RequestF
 
 function blobBody(
   head: string, f: FieldFacts, keepAlive: boolean, req: RequestFacts, isHead: boolean, status: number,
-  blob: Blob, copied: boolean, ownType: boolean, lines: string,
+  blob: Blob, copied: boolean, derivedType: boolean, lines: string,
 ): ResponsePlan {
   const size = blob.size;
   if (isHead) {
-    // Bun.serve leaves off the Content-Type the runtime derived from the Blob (an app-given one stays).
-    if (!copied && !ownType && f.hasContentType) head = head.replace(`content-type: ${f.contentType}\r\n`, "");
+    if (derivedType && f.hasContentType) head = withoutContentType(head, f);
     return plan(head + `content-length: ${size}\r\n`, f, keepAlive, req, NONE);
   }
   if (size > 0 && !f.hasContentType) {
     // A Blob re-wrapped through its stream keeps its type (as the runtime spells it in a
     // Response); an untyped one is bytes.
-    if (copied) head += blob.type === "" ? OCTET_STREAM : `content-type: ${derivedType(blob)}\r\n`;
+    if (copied) head += blob.type === "" ? OCTET_STREAM : `content-type: ${runtimeTypeOf(blob)}\r\n`;
     else if (blob.type === "") head += OCTET_STREAM;
   }
   const name = copied ? "" : blobName(blob);
@@ -169,8 +171,13 @@ function blobBody(
   return plan(head + disposition + `content-length: ${size}\r\n`, f, keepAlive, req, { kind: BodyKind.Blob, blob, start: 0, end: size });
 }
 
+/** Bun.serve leaves the Content-Type the runtime derived from the body off a HEAD answer (an app-given one stays). */
+function withoutContentType(head: string, f: FieldFacts): string {
+  return head.replace(`content-type: ${f.contentType}\r\n`, "");
+}
+
 /** The Content-Type the runtime gives a Response made from `blob` ("text/html" → "text/html;charset=utf-8"). */
-function derivedType(blob: Blob): string {
+function runtimeTypeOf(blob: Blob): string {
   return new NativeResponse(blob).headers.get("content-type") ?? "application/octet-stream";
 }
 

@@ -34,10 +34,10 @@ export interface BodySource {
   data: string | Uint8Array | Blob | null;
   copied: boolean;
   /**
-   * A Blob body whose Content-Type the app gave in the init (not the one the runtime derived from
-   * the Blob): kept on HEAD, where Bun.serve drops the derived one.
+   * The Response's Content-Type is the one the runtime derived from the body (a typed Blob, a
+   * URLSearchParams), not one the app gave: Bun.serve leaves it off a HEAD answer.
    */
-  ownType?: boolean;
+  derivedType?: boolean;
 }
 
 /** A base class whose constructor returns the object it is given: lets a subclass stamp a private field on it. */
@@ -91,7 +91,9 @@ const NULL_SOURCE: BodySource = { data: null, copied: false };
 function captureSource(body: unknown, init: unknown): BodySource | undefined {
   if (body === undefined || body === null) return NULL_SOURCE;
   if (typeof body === "string") return { data: body, copied: false };
-  if (body instanceof Blob) return { data: body, copied: false, ownType: initHasContentType(init) };
+  if (body instanceof Blob) return { data: body, copied: false, derivedType: body.type !== "" && !initHasContentType(init) };
+  // Sent as its serialisation (the same one the runtime makes) with the type the runtime set.
+  if (body instanceof URLSearchParams) return { data: body.toString(), copied: false, derivedType: !initHasContentType(init) };
   // The runtime copies a BufferSource at construction (a later change to the array is not sent).
   if (body instanceof ArrayBuffer) return { data: new Uint8Array(body.slice(0)), copied: false };
   if (ArrayBuffer.isView(body)) {
