@@ -26,6 +26,8 @@ export const bootConfigSchema = z.object({
   health: z.boolean(),
   drainTimeoutMs: ms,
   runtimeDir: z.string().min(1),
+  /** metrics: the region file to count in (absent: metrics off). */
+  metricsFile: z.string().min(1).optional(),
 });
 export type BootConfig = z.infer<typeof bootConfigSchema>;
 

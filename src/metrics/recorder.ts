@@ -1,0 +1,67 @@
+// The generation's side: counts each request the app answers in this process's lane. Per
+// request: two clock reads and three `+=` on memory only this process writes (region.ts says
+// why no atomics are needed).
+import type { FetchApp } from "../http/index.ts";
+import { REQUEST_BUCKETS, ROW } from "./layout.ts";
+import type { Lane } from "./region.ts";
+
+const LAST_BOUND_INDEX = REQUEST_BUCKETS.length;
+
+/** Counts one answered request: its status and how long the app took, in seconds. */
+export function recordRequest(lane: Lane, status: number, seconds: number): void {
+  const f = lane.f64;
+  const base = lane.base;
+  // 1xx … 5xx; anything outside (a status the engine will refuse) counts as 5xx.
+  const cls = status >= 100 && status < 600 ? ((status / 100) | 0) - 1 : 4;
+  f[base + ROW.requests + cls]! += 1;
+  // Linear search: fast responses stop at the first bounds.
+  let i = 0;
+  while (i < LAST_BOUND_INDEX && seconds > REQUEST_BUCKETS[i]!) i++;
+  f[base + ROW.buckets + i]! += 1;
+  f[base + ROW.sum]! += seconds;
+}
+
+/** Counts connections this process handed to another generation. */
+export function recordHandedOver(lane: Lane, connections: number): void {
+  if (connections > 0) lane.f64[lane.base + ROW.handedOver]! += connections;
+}
+
+/**
+ * Wraps `app.fetch` to count each request by status class and duration. Duration runs from
+ * the engine's dispatch to the app's Response being handed back to the engine (a streamed
+ * body may still be sending). A throw or a rejected promise counts as 5xx (the engine answers
+ * 500) and is rethrown untouched: the engine and the app see exactly what they saw before.
+ */
+export function instrument(app: FetchApp, lane: Lane, now: () => number = performance.now.bind(performance)): FetchApp {
+  return {
+    fetch(request: Request, ...rest: unknown[]) {
+      const started = now();
+      let result: Response | Promise<Response>;
+      try {
+        result = app.fetch(request, ...rest);
+      } catch (err) {
+        recordRequest(lane, 500, (now() - started) / 1000);
+        throw err;
+      }
+      if (result instanceof Promise) {
+        return result.then(
+          (response) => {
+            recordRequest(lane, statusOf(response), (now() - started) / 1000);
+            return response;
+          },
+          (err: unknown) => {
+            recordRequest(lane, 500, (now() - started) / 1000);
+            throw err;
+          },
+        );
+      }
+      recordRequest(lane, statusOf(result), (now() - started) / 1000);
+      return result;
+    },
+  };
+}
+
+/** Not a Response: the engine answers 500. */
+function statusOf(r: unknown): number {
+  return r instanceof Response ? r.status : 500;
+}
