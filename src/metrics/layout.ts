@@ -12,7 +12,9 @@
 //   global   f64         reloads ok, reloads failed, reload duration buckets…, sum, restarts[slots]
 //   retired  slots × row
 //   lanes    lanes × (owner pid int32, worker int32, row)
-//   row      f64         requests by class 1xx..5xx, duration buckets…, duration sum, handed over
+//   row      f64         requests by class 1xx..5xx, duration buckets…, duration sum (µs), handed over
+// Sums are whole microseconds so that every value is an integer below 2^53: additions are
+// exact, and a total does not depend on the order lanes are added in.
 
 /** "LFMT" */
 export const MAGIC = 0x544d464c;

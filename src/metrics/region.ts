@@ -12,6 +12,7 @@ export interface SlotTotals {
   readonly requests: number[];
   /** Per bucket (not cumulative); the last is +Inf. */
   readonly buckets: number[];
+  /** Seconds (kept as whole microseconds in the region). */
   readonly sum: number;
   readonly handedOver: number;
   readonly restarts: number;
@@ -157,7 +158,7 @@ export class MetricsRegion {
     const g = this.globalBase;
     this.f64[g + (ok ? GLOBAL.reloadsOk : GLOBAL.reloadsFailed)]! += 1;
     this.f64[g + GLOBAL.reloadBuckets + bucketOf(RELOAD_BUCKETS, seconds)]! += 1;
-    this.f64[g + GLOBAL.reloadSum]! += seconds;
+    this.f64[g + GLOBAL.reloadSum]! += Math.round(seconds * 1e6); // whole µs, as request sums
   }
 
   /** Supervisor: a crashed generation of worker slot `worker` is being restarted. */
@@ -184,14 +185,14 @@ export class MetricsRegion {
         worker,
         requests: row.slice(ROW.requests, ROW.requests + 5),
         buckets: row.slice(ROW.buckets, ROW.sum),
-        sum: row[ROW.sum]!,
+        sum: row[ROW.sum]! / 1e6,
         handedOver: row[ROW.handedOver]!,
         restarts: this.f64[g + GLOBAL.restarts + worker]!,
       })),
       reloadsOk: this.f64[g + GLOBAL.reloadsOk]!,
       reloadsFailed: this.f64[g + GLOBAL.reloadsFailed]!,
       reloadBuckets: Array.from(this.f64.subarray(g + GLOBAL.reloadBuckets, g + GLOBAL.reloadBuckets + nb)),
-      reloadSum: this.f64[g + GLOBAL.reloadSum]!,
+      reloadSum: this.f64[g + GLOBAL.reloadSum]! / 1e6,
     };
   }
 
