@@ -26,7 +26,7 @@ export const bootConfigSchema = z.object({
   health: z.boolean(),
   drainTimeoutMs: ms,
   runtimeDir: z.string().min(1),
-  /** metrics: the region file to count in (absent: metrics off). */
+  /** metrics: the region to count in, /proc/<supervisor pid>/fd/<fd> (absent: metrics off). */
   metricsFile: z.string().min(1).optional(),
 });
 export type BootConfig = z.infer<typeof bootConfigSchema>;

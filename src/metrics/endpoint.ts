@@ -2,14 +2,9 @@
 // GET /metrics on its own listener (not the app's port, so the app never exposes it, and it
 // keeps answering while generations reload or crash), and records reloads and restarts from
 // the supervisor's events.
-import { unlinkSync } from "node:fs";
-import { join } from "node:path";
 import { type MetricsAddress, metricsUrl, METRICS_PATH } from "./address.ts";
 import { MetricsRegion } from "./region.ts";
 import { CONTENT_TYPE, type Gauges, renderMetrics } from "./text.ts";
-
-/** The region's file name in the runtime dir. */
-export const METRICS_FILE = "metrics.bin";
 
 export interface MetricsEndpointOptions {
   readonly runtimeDir: string;
@@ -26,6 +21,7 @@ interface EventLike {
 }
 
 export class MetricsEndpoint {
+  /** What a generation opens the region by (/proc/<supervisor pid>/fd/<fd>: the file has no other name). */
   readonly file: string;
   readonly url: string;
 
@@ -42,8 +38,8 @@ export class MetricsEndpoint {
 
   /** Creates the region and binds the listener; throws an Error naming the address and what to do. */
   static start(o: MetricsEndpointOptions): MetricsEndpoint {
-    const file = join(o.runtimeDir, METRICS_FILE);
-    const region = MetricsRegion.create(file, o.slots ?? 1);
+    const region = MetricsRegion.createUnlinked(o.runtimeDir, o.slots ?? 1);
+    const file = region.sharedPath;
     let endpoint: MetricsEndpoint | undefined;
     let server: ReturnType<typeof Bun.serve>;
     try {
@@ -54,7 +50,6 @@ export class MetricsEndpoint {
       });
     } catch (err) {
       region.close();
-      removeFile(file);
       const code = (err as { code?: string }).code;
       const where = `${o.address.host.includes(":") ? `[${o.address.host}]` : o.address.host}:${o.address.port}`;
       const why =
@@ -105,11 +100,10 @@ export class MetricsEndpoint {
     }
   }
 
-  /** Stops the listener and removes the region (generations that still map it keep their mapping). */
+  /** Stops the listener and closes the region (generations that still map it keep their mapping). */
   close(): void {
     void this.server.stop(true);
     this.region.close();
-    removeFile(this.file);
   }
 }
 
@@ -119,13 +113,5 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as { code?: string }).code === "EPERM";
-  }
-}
-
-function removeFile(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone (the runtime dir was removed)
   }
 }

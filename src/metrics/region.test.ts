@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanupAfterEach } from "../../test/support/cleanups.ts";
@@ -75,8 +75,14 @@ describe("MetricsRegion", () => {
     expect(() => MetricsRegion.open(path)).toThrow(/holds 4 bytes: not a liveframe metrics region/);
   });
 
-  test("two processes count at once, each in its own lane: totals rise monotonically while they run and are exact after they exit and are folded", async () => {
-    const { region, path } = tempRegion();
+  test("two processes count at once, each in its own lane of an unlinked region opened through /proc: totals rise monotonically while they run and are exact after they exit and are folded", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lf-metrics-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const region = MetricsRegion.createUnlinked(dir);
+    cleanups.push(() => region.close());
+    expect(readdirSync(dir)).toEqual([]); // nothing in the dir to truncate or delete
+    const path = region.sharedPath;
+    expect(path).toBe(`/proc/${process.pid}/fd/${path.split("/").at(-1)}`);
     const PER_PROCESS = 200_000;
     const script = `
       import { MetricsRegion } from ${JSON.stringify(REGION_TS)};

@@ -2,6 +2,7 @@
 // claims one lane to count in. Only the supervisor reads totals, folds the lanes of processes
 // that exited into the retired rows, and writes the reload and restart counters.
 import { closeSync, fstatSync, openSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
 import { allocateFile, mapShared, unmap, type Mapping } from "../../ffi/index.ts";
 import { GLOBAL, type Geometry, LANES_PER_SLOT, layoutOf, MAGIC, RELOAD_BUCKETS, ROW, VERSION } from "./layout.ts";
 
@@ -41,6 +42,8 @@ export class MetricsRegion {
   private constructor(
     private readonly mapping: Mapping,
     readonly geometry: Geometry,
+    /** Kept open by a region made with `createUnlinked` (its only name is /proc/<pid>/fd/<fd>). */
+    private readonly fd: number | null = null,
   ) {
     this.f64 = new Float64Array(mapping.buffer);
     this.i32 = new Int32Array(mapping.buffer);
@@ -52,25 +55,47 @@ export class MetricsRegion {
    * with each supervisor: Prometheus reads a drop to 0 as a counter reset, as for any process.
    */
   static create(path: string, slots = 1, lanes = slots * LANES_PER_SLOT): MetricsRegion {
-    const geometry = { lanes, slots };
-    const { bytes } = layoutOf(geometry);
+    const fd = createFile(path);
     try {
-      unlinkSync(path); // a previous supervisor's file: a generation of ours must never map it
-    } catch {
-      // none
-    }
-    const fd = openSync(path, "wx+", 0o600);
-    try {
-      allocateFile(fd, 0, bytes);
-      const r = new MetricsRegion(mapShared(fd, bytes), geometry);
-      r.i32[1] = VERSION;
-      r.i32[2] = lanes;
-      r.i32[3] = slots;
-      Atomics.store(r.i32, 0, MAGIC); // last: an opener that sees the magic sees the rest
-      return r;
+      return MetricsRegion.initialize(fd, { lanes, slots }, null);
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * Like `create`, then removes the file's name at once and keeps it open: other processes
+   * open it as `sharedPath` (/proc/<pid>/fd/<fd>) while this process lives. Nothing in the
+   * runtime dir can then truncate it under the mappings (a SIGBUS in every generation) or
+   * delete it before the next generation boots.
+   */
+  static createUnlinked(dir: string, slots = 1, lanes = slots * LANES_PER_SLOT): MetricsRegion {
+    const path = join(dir, `.metrics-${process.pid}.bin`);
+    const fd = createFile(path);
+    try {
+      unlinkSync(path);
+      return MetricsRegion.initialize(fd, { lanes, slots }, fd);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  private static initialize(fd: number, geometry: Geometry, keep: number | null): MetricsRegion {
+    const { bytes } = layoutOf(geometry);
+    allocateFile(fd, 0, bytes);
+    const r = new MetricsRegion(mapShared(fd, bytes), geometry, keep);
+    r.i32[1] = VERSION;
+    r.i32[2] = geometry.lanes;
+    r.i32[3] = geometry.slots;
+    Atomics.store(r.i32, 0, MAGIC); // last: an opener that sees the magic sees the rest
+    return r;
+  }
+
+  /** The path another process opens this region by. */
+  get sharedPath(): string {
+    if (this.fd === null) throw new Error("sharedPath: this region was not made with createUnlinked");
+    return `/proc/${process.pid}/fd/${this.fd}`;
   }
 
   /** Maps the region the supervisor created. Throws an Error saying what is wrong with the file. */
@@ -199,7 +224,18 @@ export class MetricsRegion {
   /** Unmaps; the lane views handed out must not be used afterwards. */
   close(): void {
     unmap(this.mapping);
+    if (this.fd !== null) closeSync(this.fd);
   }
+}
+
+/** A new file at `path` (a previous one there is replaced: a generation must never map a stale region), 0600. */
+function createFile(path: string): number {
+  try {
+    unlinkSync(path);
+  } catch {
+    // none
+  }
+  return openSync(path, "wx+", 0o600);
 }
 
 /** Index of the first bucket whose bound is ≥ `value`; bounds.length for +Inf. */
