@@ -118,8 +118,10 @@ test("metrics: exact request counts by class, monotonic counters across 5 reload
   const beforeCrash = await scrape(url);
   expectMonotonic(last, beforeCrash, "before the crash");
   expectCounts(beforeCrash);
-  const status = JSON.parse((await liveframe(["status", "--json", "--runtime-dir", "run"], cwd)).stdout) as { generation: number; generationPid: number };
+  const status = JSON.parse((await liveframe(["status", "--json", "--runtime-dir", "run"], cwd)).stdout) as { generation: number; generationPid: number; metricsUrl?: string };
   expect(status.generation).toBe(RELOADS + 1);
+  expect(status.metricsUrl).toBe(url);
+  expect((await liveframe(["status", "--runtime-dir", "run"], cwd)).stdout).toContain(`metrics      ${url}\n`);
   process.kill(status.generationPid, "SIGKILL");
   // The endpoint is the supervisor's: it answers whatever the generations do. Wait (bounded)
   // for the replacement to serve, checking every scrape on the way.

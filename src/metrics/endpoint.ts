@@ -81,7 +81,7 @@ export class MetricsEndpoint {
     return renderMetrics(this.region.totals(), this.gauges());
   }
 
-  /** Sees every supervisor event: reloads, restart attempts, and exits (whose lanes are folded). */
+  /** Sees every supervisor event: reloads, restart attempts, and exits (whose lanes are folded). Events are rare: a sweep of the lanes costs nothing here. */
   observe(e: EventLike): void {
     switch (e.type) {
       case "reloaded":
@@ -93,9 +93,15 @@ export class MetricsEndpoint {
       }
       case "restarting":
         this.region.recordRestart(typeof e.worker === "number" ? e.worker : 0);
+        this.region.foldLanes((pid) => !isAlive(pid));
         return;
       case "generation-exited":
         this.region.foldLanes((pid) => pid === e.pid || !isAlive(pid));
+        return;
+      case "reloading":
+        // A generation is about to claim a lane: free those of processes gone unnoticed (a
+        // standby that died after its boot, say), so lanes never run out without scrapes.
+        this.region.foldLanes((pid) => !isAlive(pid));
         return;
     }
   }
