@@ -23,20 +23,22 @@ const region = MetricsRegion.create(join(dir, "metrics.bin"));
 const lane = region.claimLane(process.pid, 0)!;
 const request = new Request("http://127.0.0.1/");
 const response = new Response("ok");
-type App = { fetch(r: Request): Response | Promise<Response> };
+// The engine calls fetch(request, env), as Bun.serve does.
+const env = { requestIP: () => null };
+type App = { fetch(r: Request, env?: unknown): Response | Promise<Response> };
 const syncApp: App = { fetch: (_r: Request) => response };
 const asyncApp: App = { fetch: async (_r: Request) => response };
 
 function timeSync(app: App): number {
   const t = Bun.nanoseconds();
-  for (let i = 0; i < opts.calls; i++) app.fetch(request);
+  for (let i = 0; i < opts.calls; i++) app.fetch(request, env);
   return (Bun.nanoseconds() - t) / opts.calls;
 }
 
 async function timeAsync(app: App): Promise<number> {
   const n = Math.floor(opts.calls / 4);
   const t = Bun.nanoseconds();
-  for (let i = 0; i < n; i++) await app.fetch(request);
+  for (let i = 0; i < n; i++) await app.fetch(request, env);
   return (Bun.nanoseconds() - t) / n;
 }
 

@@ -37,32 +37,38 @@ export function recordHandedOver(lane: Lane, connections: number): void {
  * Wraps `app.fetch` to count each request by status class and duration. Duration runs from
  * the engine's dispatch to the app's Response being handed back to the engine (a streamed
  * body may still be sending). A throw or a rejected promise counts as 5xx (the engine answers
- * 500) and is rethrown untouched: the engine and the app see exactly what they saw before.
+ * 500). The engine gets back exactly what the app returned (the same Response, the same
+ * Promise) and the app exactly the arguments the engine passed: nothing either can observe
+ * changes, except one more frame (this one) in an error's stack.
  */
-export function instrument(app: FetchApp, lane: Lane, now: () => number = performance.now.bind(performance)): FetchApp {
+export function instrument(app: FetchApp, lane: Lane, now?: () => number): FetchApp {
+  const clock = now ?? (() => performance.now());
+  const direct = now === undefined;
   return {
-    fetch(request: Request, ...rest: unknown[]) {
-      const started = now();
+    fetch(request: Request, env?: unknown) {
+      const started = direct ? performance.now() : clock();
       let result: Response | Promise<Response>;
       try {
-        result = app.fetch(request, ...rest);
+        // The engine passes (request, env), as Bun.serve does: the fast call. Any other
+        // arity goes through as it came.
+        result =
+          arguments.length === 2
+            ? app.fetch(request, env)
+            : (app.fetch as (...args: unknown[]) => Response | Promise<Response>).apply(app, arguments as unknown as unknown[]);
       } catch (err) {
-        recordRequest(lane, 500, now() - started);
+        recordRequest(lane, 500, clock() - started);
         throw err;
       }
       if (result instanceof Promise) {
-        return result.then(
-          (response) => {
-            recordRequest(lane, statusOf(response), now() - started);
-            return response;
-          },
-          (err: unknown) => {
-            recordRequest(lane, 500, now() - started);
-            throw err;
-          },
+        // Observed beside the engine, which awaits the app's own promise as before (a
+        // rejection is still the engine's to handle: this branch never rethrows it).
+        result.then(
+          (response) => recordRequest(lane, statusOf(response), clock() - started),
+          () => recordRequest(lane, 500, clock() - started),
         );
+        return result;
       }
-      recordRequest(lane, statusOf(result), now() - started);
+      recordRequest(lane, statusOf(result), (direct ? performance.now() : clock()) - started);
       return result;
     },
   };
