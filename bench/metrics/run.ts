@@ -11,6 +11,8 @@ import { z } from "zod";
 import { instrument } from "../../src/metrics/recorder.ts";
 import { MetricsRegion } from "../../src/metrics/region.ts";
 import { parseBenchFlags } from "../support.ts";
+import { createServer } from "../../src/http/index.ts";
+import { benchApp } from "../http/app.mjs";
 
 const opts = parseBenchFlags(
   "bench/metrics",
@@ -44,9 +46,13 @@ async function timeAsync(app: App): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: [string, number, number][] = [];
+// As in a generation: the engine's Response installed (createServer does it), the bench's Hono app.
+createServer(benchApp(), {});
+const hono: App = benchApp();
 const cases: [string, App, (a: App) => Promise<number>][] = [
   ["sync Response", syncApp, async (a) => timeSync(a)],
   ["Promise<Response>", asyncApp, timeAsync],
+  ["Hono GET / (engine's Response)", hono, async (a) => timeSync(a)],
 ];
 for (const [name, app, timer] of cases) {
   const bare: number[] = [];
