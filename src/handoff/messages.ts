@@ -224,6 +224,8 @@ export const statusReportSchema = z.object({
   phase: z.string().optional(),
   draining: z.array(drainingGenerationSchema).optional(),
   readyTimeoutMs: ms.optional(),
+  /** metrics: where /metrics is served (--metrics). */
+  metricsUrl: z.string().optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [
