@@ -24,6 +24,8 @@ export class MetricsEndpoint {
   /** What a generation opens the region by (/proc/<supervisor pid>/fd/<fd>: the file has no other name). */
   readonly file: string;
   readonly url: string;
+  /** Once closed the region is unmapped: nothing may touch it (a touch would be a SIGSEGV, not an error). */
+  private closed = false;
 
   private constructor(
     private readonly region: MetricsRegion,
@@ -67,6 +69,7 @@ export class MetricsEndpoint {
   }
 
   private answer(request: Request): Response {
+    if (this.closed) return new Response("stopping\n", { status: 503 });
     const path = new URL(request.url).pathname;
     if (path !== METRICS_PATH) return new Response(`liveframe metrics are at ${METRICS_PATH}\n`, { status: 404 });
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -83,6 +86,7 @@ export class MetricsEndpoint {
 
   /** Sees every supervisor event: reloads, restart attempts, and exits (whose lanes are folded). Events are rare: a sweep of the lanes costs nothing here. */
   observe(e: EventLike): void {
+    if (this.closed) return;
     switch (e.type) {
       case "reloaded":
       case "reload-failed": {
@@ -108,6 +112,8 @@ export class MetricsEndpoint {
 
   /** Stops the listener and closes the region (generations that still map it keep their mapping). */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     void this.server.stop(true);
     this.region.close();
   }

@@ -110,6 +110,7 @@ export class SupervisorProcess implements Supervisor {
     } catch (err) {
       s.active.kill();
       if (!o.listenFds) closeListeners(listeners);
+      s.metrics?.close(); // metrics
       throw new Error(`cannot create the control socket ${controlPath}: ${(err as Error).message}`);
     }
     s.phase.serve();
