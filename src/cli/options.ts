@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { encodeSockAddr } from "../../ffi/index.ts";
 import { serverOptionsSchema } from "../http/index.ts";
+import { metricsAddressSchema } from "../metrics/index.ts";
 import { type FlagSpec, keyToFlag } from "./args.ts";
 
 /** Where Hono and Bun examples serve; `npm run dev` in this repo serves http://localhost:3000. */
@@ -98,6 +99,9 @@ export const cliOptionsSchema = z
     health: z
       .boolean({ error: "expected true or false" })
       .describe("answer GET /__liveframe/health (200 when the generation is ready)"),
+    metrics: metricsAddressSchema.describe(
+      "serve Prometheus metrics at http://ADDR/metrics from the supervisor: HOST:PORT, [IPv6]:PORT, or PORT on 127.0.0.1 (off by default)",
+    ),
   })
   .strict();
 
@@ -132,6 +136,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   },
   { name: "timeout", type: "number", value: "S", help: cliOptionsSchema.shape.timeout.description! },
   { name: "health", type: "boolean", help: cliOptionsSchema.shape.health.description! },
+  { name: "metrics", type: "string", value: "ADDR", help: cliOptionsSchema.shape.metrics.description! },
   ...ENGINE_OPTION_KEYS.map(
     (key): FlagSpec => ({
       name: keyToFlag(key),

@@ -100,6 +100,7 @@ export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: Run
       server: options.server,
       ...(listenFds ? { listenFds } : {}),
       health: options.health,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
       onEvent: (e) => {
         const line = hooks.logs?.(e) === false ? undefined : describeEvent(e, ctx.color);
         if (line) ctx.out(`liveframe: ${line}`);
@@ -122,6 +123,7 @@ export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: Run
   ctx.out(
     `liveframe: listening on ${ctx.color.bold(url)} (supervisor pid ${status.supervisorPid}, generation ${status.generation} pid ${status.generationPid})`,
   );
+  if (status.metricsUrl) ctx.out(`liveframe: metrics on ${ctx.color.bold(status.metricsUrl)}`);
   const exited = supervisor.exited.finally(() => notifier?.close());
   return { supervisor, url, port, exited };
 }

@@ -47,6 +47,7 @@ export const statusCommand: Command = {
     for (const l of s.listeners) ctx.out(`${c.bold("listening")}    ${l.family} ${l.address}:${l.port}`);
     ctx.out(`${c.bold("standby")}      ${s.standbyPid ? `pid ${s.standbyPid} (runtime loaded, waiting for the next reload)` : "none ready"}`);
     ctx.out(`${c.bold("connections")}  ${s.connections}`);
+    if (s.metricsUrl) ctx.out(`${c.bold("metrics")}      ${s.metricsUrl}`);
     for (const d of s.draining ?? []) {
       ctx.out(
         `${c.bold("draining")}     generation ${d.generation} (pid ${d.pid}): ${d.busy} busy of ${d.open} connections, ` +

@@ -26,6 +26,8 @@ export const bootConfigSchema = z.object({
   health: z.boolean(),
   drainTimeoutMs: ms,
   runtimeDir: z.string().min(1),
+  /** metrics: the region to count in, /proc/<supervisor pid>/fd/<fd> (absent: metrics off). */
+  metricsFile: z.string().min(1).optional(),
 });
 export type BootConfig = z.infer<typeof bootConfigSchema>;
 
@@ -222,6 +224,8 @@ export const statusReportSchema = z.object({
   phase: z.string().optional(),
   draining: z.array(drainingGenerationSchema).optional(),
   readyTimeoutMs: ms.optional(),
+  /** metrics: where /metrics is served (--metrics). */
+  metricsUrl: z.string().optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [

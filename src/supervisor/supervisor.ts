@@ -14,6 +14,7 @@ import { closeListeners, openListeners, type Listener } from "./listeners.ts";
 import { DrainingGenerations } from "./draining.ts";
 import { PhaseMachine } from "./phase.ts";
 import { prepareRuntimeDir } from "./runtime-dir.ts";
+import { MetricsEndpoint } from "../metrics/index.ts";
 import { changedFile, envKey, runtimeFingerprint } from "./standby.ts";
 import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
 
@@ -78,6 +79,8 @@ export class SupervisorProcess implements Supervisor {
   private standbyTimer: ReturnType<typeof setTimeout> | null = null;
   /** Standbys in a row that died unused (reset when one is used). */
   private standbyFailures = 0;
+  /** metrics: the /metrics listener and counters region (--metrics), or null. */
+  private metrics: MetricsEndpoint | null = null;
 
   private constructor(
     private readonly o: SupervisorOptions,
@@ -92,11 +95,14 @@ export class SupervisorProcess implements Supervisor {
     const listeners = openListeners(o);
     const s = new SupervisorProcess(o, listeners);
     try {
+      // metrics: the region must exist before generation 1 boots; a bad address fails the start here.
+      if (o.metrics) s.metrics = MetricsEndpoint.start({ runtimeDir: o.runtimeDir, address: o.metrics, gauges: () => s.metricsGauges() });
       s.active = await s.bootGeneration();
       await s.listenOn(s.active, o.readyTimeoutMs);
     } catch (err) {
       for (const g of s.generations) g.kill();
       if (!o.listenFds) closeListeners(listeners);
+      s.metrics?.close(); // metrics
       throw err;
     }
     try {
@@ -104,6 +110,7 @@ export class SupervisorProcess implements Supervisor {
     } catch (err) {
       s.active.kill();
       if (!o.listenFds) closeListeners(listeners);
+      s.metrics?.close(); // metrics
       throw new Error(`cannot create the control socket ${controlPath}: ${(err as Error).message}`);
     }
     s.phase.serve();
@@ -130,7 +137,15 @@ export class SupervisorProcess implements Supervisor {
       phase: this.phase.name,
       draining: this.draining.report(),
       readyTimeoutMs: this.o.readyTimeoutMs,
+      ...(this.metrics ? { metricsUrl: this.metrics.url } : {}), // metrics
     };
+  }
+
+  /** metrics: what only the supervisor knows at scrape time (one worker slot until there are workers). */
+  private metricsGauges(): { openConnections: number[]; generation: number } {
+    let open = 0;
+    for (const g of this.generations) if (g.alive) open += g.counts.open;
+    return { openConnections: [open], generation: this.active?.number ?? 0 };
   }
 
   async reload(opts: { timeoutMs?: number; reason?: string } = {}): Promise<ReloadOutcome> {
@@ -284,6 +299,7 @@ export class SupervisorProcess implements Supervisor {
       health: this.o.health ?? false,
       drainTimeoutMs: this.o.drainTimeoutMs,
       runtimeDir: this.o.runtimeDir,
+      ...(this.metrics ? { metricsFile: this.metrics.file } : {}), // metrics
     };
     const env = this.generationEnv();
     let g = await this.takeStandby(env);
@@ -748,11 +764,13 @@ export class SupervisorProcess implements Supervisor {
     // Answer a pending `liveframe stop` before the control socket goes away.
     setTimeout(() => {
       this.control?.stop();
+      this.metrics?.close(); // metrics
       this.resolveExited(0);
     }, 50);
   }
 
   private emit(e: SupervisorEvent): void {
+    this.metrics?.observe(e); // metrics: reloads, restarts, exits
     try {
       this.o.onEvent?.(e);
     } catch (err) {

@@ -25,6 +25,7 @@ export const supervisorOptionsSchema = z.object({
   onEvent: z.unknown().optional(),
   handleSignals: z.boolean().optional(),
   standby: z.boolean().optional(),
+  metrics: z.object({ host: z.string().min(1), port: z.number().int().min(0).max(65535) }).optional(),
 });
 
 export type SupervisorEventType =
@@ -77,6 +78,8 @@ export interface SupervisorOptions {
    * so a reload or restart only imports the app (default true; false spawns it cold).
    */
   standby?: boolean;
+  /** Extension (metrics): serve Prometheus metrics at http://host:port/metrics (src/metrics). */
+  metrics?: { host: string; port: number };
 }
 
 export interface ReloadOutcome {
@@ -137,6 +140,8 @@ export interface StatusReport {
   draining?: DrainingGeneration[];
   /** Extension: the ready timeout (`start --timeout`) a reload without --timeout uses. */
   readyTimeoutMs?: number;
+  /** Extension (metrics): where the metrics are served, when they are. */
+  metricsUrl?: string;
 }
 
 export interface DrainingGeneration {
