@@ -4,6 +4,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import type { z } from "zod";
+import { usableCpus } from "../supervisor/cpus.ts";
+import { MAX_WORKERS } from "../supervisor/types.ts";
 import { UsageError } from "./exit-codes.ts";
 import { cliOptionsSchema, type CliOptionsInput, ENGINE_OPTION_KEYS, OPTION_DEFAULTS } from "./options.ts";
 import { keyToFlag } from "./args.ts";
@@ -167,6 +169,8 @@ export interface ResolvedOptions {
   readonly drainTimeoutMs: number;
   readonly readyTimeoutMs: number;
   readonly health: boolean;
+  /** Worker processes per generation ("auto" resolved to the CPUs this process may use). */
+  readonly workers: number;
   /** Engine limits the user set (flags or config); the engine defaults the rest. */
   readonly server: Record<string, unknown>;
   /** The config file used, if any. */
@@ -198,6 +202,7 @@ export function resolveOptions(flags: LiveframeConfig, config: LoadedConfig | un
     drainTimeoutMs: Math.round(merged.drainTimeout * 1000),
     readyTimeoutMs: Math.round(merged.timeout * 1000),
     health: merged.health,
+    workers: merged.workers === "auto" ? Math.min(usableCpus(), MAX_WORKERS) : merged.workers,
     server: Object.fromEntries(
       ENGINE_OPTION_KEYS.filter((k) => merged[k] !== undefined).map((k) => [k, merged[k]]),
     ),

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { encodeSockAddr } from "../../ffi/index.ts";
 import { serverOptionsSchema } from "../http/index.ts";
+import { MAX_WORKERS } from "../supervisor/types.ts";
 import { type FlagSpec, keyToFlag } from "./args.ts";
 
 /** Where Hono and Bun examples serve; `npm run dev` in this repo serves http://localhost:3000. */
@@ -18,6 +19,10 @@ export const DEFAULT_RUNTIME_DIR = "./.liveframe";
 export const DEFAULT_DRAIN_TIMEOUT_S = 30;
 /** An app's start hook may warm caches or open pools; matches `reload --timeout`'s default. */
 export const DEFAULT_READY_TIMEOUT_S = 60;
+/** One process, as before --workers existed: more is a sizing decision (docs/deploy.md). */
+export const DEFAULT_WORKERS = 1;
+
+const WORKERS_EXPECTED = `expected a whole number of worker processes from 1 to ${MAX_WORKERS}, or "auto" (the CPUs this process may use)`;
 
 const seconds = (what: string) =>
   z
@@ -98,6 +103,9 @@ export const cliOptionsSchema = z
     health: z
       .boolean({ error: "expected true or false" })
       .describe("answer GET /__liveframe/health (200 when the generation is ready)"),
+    workers: z
+      .union([z.number().int().min(1).max(MAX_WORKERS), z.literal("auto")], { error: WORKERS_EXPECTED })
+      .describe(`worker processes per generation, sharing the listener and state; "auto": one per usable CPU (default ${DEFAULT_WORKERS})`),
   })
   .strict();
 
@@ -113,6 +121,7 @@ export const OPTION_DEFAULTS = {
   drainTimeout: DEFAULT_DRAIN_TIMEOUT_S,
   timeout: DEFAULT_READY_TIMEOUT_S,
   health: false,
+  workers: DEFAULT_WORKERS as number | "auto",
 } as const;
 
 function flagType(zodType: string): FlagSpec["type"] {
@@ -132,6 +141,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   },
   { name: "timeout", type: "number", value: "S", help: cliOptionsSchema.shape.timeout.description! },
   { name: "health", type: "boolean", help: cliOptionsSchema.shape.health.description! },
+  { name: "workers", type: "number", value: "N|auto", help: cliOptionsSchema.shape.workers.description! },
   ...ENGINE_OPTION_KEYS.map(
     (key): FlagSpec => ({
       name: keyToFlag(key),

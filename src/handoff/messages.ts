@@ -26,6 +26,9 @@ export const bootConfigSchema = z.object({
   health: z.boolean(),
   drainTimeoutMs: ms,
   runtimeDir: z.string().min(1),
+  /** Extension: this process's worker slot (0-based) and the generation's worker count (--workers). */
+  worker: count.optional(),
+  workers: z.number().int().positive().optional(),
 });
 export type BootConfig = z.infer<typeof bootConfigSchema>;
 
@@ -206,6 +209,30 @@ export const reloadOutcomeSchema = z.object({
   error: z.string().optional(),
   reason: z.string().optional(),
   at: z.string().optional(),
+  /** Extension (--workers N > 1): each worker slot's part of the reload. */
+  workers: z
+    .array(
+      z.object({
+        worker: count,
+        ok: z.boolean(),
+        pid: z.number().int().optional(),
+        connectionsMoved: count,
+        busyDraining: count.optional(),
+        error: z.string().optional(),
+      }),
+    )
+    .optional(),
+});
+
+/** Extension: one worker of the serving generation (one per slot; one without --workers). */
+export const workerStatusSchema = z.object({
+  worker: count,
+  generation: count,
+  pid: z.number().int(),
+  connections: count,
+  requests: count,
+  phase: z.string(),
+  restarts: count,
 });
 
 export const statusReportSchema = z.object({
@@ -222,6 +249,8 @@ export const statusReportSchema = z.object({
   phase: z.string().optional(),
   draining: z.array(drainingGenerationSchema).optional(),
   readyTimeoutMs: ms.optional(),
+  workerPids: z.array(z.number().int()).optional(),
+  workers: z.array(workerStatusSchema).optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [
