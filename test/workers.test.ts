@@ -1,0 +1,201 @@
+// `liveframe start --workers 2` through the real CLI: a generation is two worker processes
+// sharing the supervisor's listener and the state region. Both answer; a reload under load
+// moves every keep-alive connection to the new worker of its slot and loses nothing; a worker
+// killed with -9 is replaced on its own while the other serves; one new worker that cannot
+// boot fails the reload and both old workers go on serving; a shared counter stays exact.
+import { expect, test } from "bun:test";
+import { alive, oneShot, RawClient, REPO, startServer, type Server, cleanUpAfterEachTest, waitGone } from "./fixtures/harness.ts";
+
+cleanUpAfterEachTest();
+
+const ZOD = Bun.resolveSync("zod", REPO);
+/** Answers "<generation> <pid> <worker> <workers> <path>"; /count adds 1 to a shared counter and answers its new value. */
+const WORKERS_APP = (prelude = "") =>
+  `import { z } from ${JSON.stringify(ZOD)};\n` +
+  `import { defineState } from ${JSON.stringify(`${REPO}/src/index.ts`)};\n` +
+  `import { generation } from ${JSON.stringify(`${REPO}/src/generation/info.ts`)};\n` +
+  `${prelude}\n` +
+  `const s = defineState(z.object({ hits: z.int32() }), { name: "counter" });\n` +
+  `export default { fetch(req: Request) {\n` +
+  `  const path = new URL(req.url).pathname;\n` +
+  `  if (path === "/count") return new Response(String(s.hits.add(1)));\n` +
+  `  if (path === "/hits") return new Response(String(s.hits.get()));\n` +
+  `  return new Response(\`\${generation.number} \${process.pid} \${generation.worker} \${generation.workers} \${path}\`);\n` +
+  `} };\n`;
+
+interface Who {
+  generation: number;
+  pid: number;
+  worker: number;
+  workers: number;
+}
+function who(body: string): Who {
+  const [g, p, w, n] = body.split(" ").map(Number);
+  return { generation: g!, pid: p!, worker: w!, workers: n! };
+}
+
+interface WorkersStatus {
+  generation: number;
+  workerPids: number[];
+  workers: { worker: number; pid: number; generation: number; connections: number; requests: number }[];
+  reloads: { ok: boolean; workers?: { worker: number; connectionsMoved: number }[] }[];
+  restarts: number;
+}
+const workersStatus = (s: Server) => s.status() as unknown as Promise<WorkersStatus>;
+
+/** New connections, `n` at a time, until both workers have answered (bounded: 20 rounds); returns who answered. */
+async function reachBothWorkers(port: number, n = 64): Promise<Map<number, Who>> {
+  const seen = new Map<number, Who>();
+  for (let round = 0; round < 20 && seen.size < 2; round++) {
+    const replies = await Promise.all(Array.from({ length: n }, (_, i) => oneShot(port, `/conn-${round}-${i}`)));
+    for (const r of replies) {
+      expect("body" in r ? r.status : r.error).toBe(200);
+      if ("body" in r) seen.set(who(r.body).pid, who(r.body));
+    }
+  }
+  return seen;
+}
+
+test("--workers 2: new connections are answered by both worker pids, each knowing its slot; status lists both; a counter hit 2,000 times across both workers ends exact", async () => {
+  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2"] });
+  const status = await workersStatus(server);
+  expect(status.workerPids.length).toBe(2);
+  expect(status.workers.map((w) => w.worker)).toEqual([0, 1]);
+  const seen = await reachBothWorkers(server.port);
+  expect([...seen.keys()].sort()).toEqual([...status.workerPids].sort());
+  for (const [i, pid] of status.workerPids.entries()) expect(seen.get(pid)).toEqual({ generation: 1, pid, worker: i, workers: 2 });
+  // 2,000 increments over 40 keep-alive connections (spread over both workers): every value
+  // from 1 to 2,000 is answered exactly once.
+  const conns = await Promise.all(Array.from({ length: 40 }, () => RawClient.open(server.port)));
+  const values: number[] = [];
+  await Promise.all(
+    conns.map(async (c) => {
+      for (let i = 0; i < 50; i++) {
+        const r = await c.get("/count");
+        expect(r.status).toBe(200);
+        values.push(Number(r.body));
+      }
+    }),
+  );
+  values.sort((a, b) => a - b);
+  expect(values.length).toBe(2000);
+  expect(values.every((v, i) => v === i + 1)).toBe(true);
+  // Both workers wrote: each reports requests served (counts arrive every 500 ms).
+  let after = await workersStatus(server);
+  for (let i = 0; i < 40 && after.workers.some((w) => w.requests === 0); i++) {
+    await Bun.sleep(100);
+    after = await workersStatus(server);
+  }
+  expect(after.workers.every((w) => w.requests > 0)).toBe(true);
+  const text = await server.statusText();
+  expect(text).toMatch(/worker 0 +pid \d+ \(generation 1\): \d+ open connections, \d+ requests served/);
+  expect(text).toMatch(/worker 1 +pid \d+ \(generation 1\)/);
+}, 120_000);
+
+test("--workers 2: 3 reloads under load (24 keep-alive clients in a loop) lose nothing; every connection moves to a new worker; the reload line shows per-worker handover counts", async () => {
+  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2"] });
+  const conns = await Promise.all(Array.from({ length: 24 }, () => RawClient.open(server.port)));
+  let running = true;
+  let answered = 0;
+  const failures: string[] = [];
+  const servedBy = new Set<number>();
+  const loops = conns.map(async (c, i) => {
+    for (let n = 0; running; n++) {
+      try {
+        const r = await c.get(`/c${i}-${n}`);
+        if (r.status !== 200 || !r.body.endsWith(`/c${i}-${n}`)) failures.push(`conn ${i}: ${r.status} ${r.body}`);
+        answered++;
+        servedBy.add(who(r.body).pid);
+      } catch (e) {
+        failures.push(`conn ${i}: ${(e as Error).message}`);
+        return;
+      }
+    }
+  });
+  for (let round = 1; round <= 3; round++) {
+    const before = answered;
+    for (let i = 0; i < 200 && answered < before + 100; i++) await Bun.sleep(10);
+    const r = await server.reload();
+    expect({ code: r.code, out: r.stdout + r.stderr }).toEqual({ code: 0, out: expect.stringMatching(new RegExp(`generation ${round} → ${round + 1}[\\s\\S]*worker 0: \\d+ handed over[^,]*, worker 1: \\d+ handed over`)) });
+  }
+  const before = answered;
+  for (let i = 0; i < 300 && answered < before + 200; i++) await Bun.sleep(10);
+  running = false;
+  await Promise.all(loops);
+  expect(failures).toEqual([]);
+  for (const [i, c] of conns.entries()) expect({ conn: i, closed: c.closed, error: c.error }).toEqual({ conn: i, closed: false, error: null });
+  const status = await workersStatus(server);
+  expect(status.generation).toBe(4);
+  expect(status.reloads.length).toBe(3);
+  for (const r of status.reloads) {
+    expect(r.ok).toBe(true);
+    expect(r.workers?.map((w) => w.worker)).toEqual([0, 1]);
+    // Every held connection moved, at once or as its request finished.
+    expect(r.workers!.reduce((n, w) => n + w.connectionsMoved, 0)).toBeLessThanOrEqual(24);
+  }
+  // The last requests were answered by the last generation's two workers, and only them.
+  const last = await Promise.all(conns.map((c) => c.get("/last")));
+  const lastPids = new Set(last.map((r) => who(r.body).pid));
+  for (const r of last) expect(who(r.body).generation).toBe(4);
+  for (const pid of lastPids) expect(status.workerPids).toContain(pid);
+  expect(servedBy.size).toBeGreaterThanOrEqual(4);
+}, 120_000);
+
+test("--workers 2: kill -9 of worker 1 under a stream of new connections refuses none; only slot 1 is replaced, worker 0 serves throughout", async () => {
+  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2"] });
+  const before = await workersStatus(server);
+  const [pid0, pid1] = before.workerPids as [number, number];
+  let running = true;
+  const results: string[] = [];
+  const byPid = new Map<number, number>();
+  const loops = Array.from({ length: 4 }, async () => {
+    while (running) {
+      const r = await oneShot(server.port, "/new");
+      if ("body" in r && r.status === 200) byPid.set(who(r.body).pid, (byPid.get(who(r.body).pid) ?? 0) + 1);
+      results.push("body" in r ? `status ${r.status}` : r.error);
+    }
+  });
+  await Bun.sleep(200);
+  process.kill(pid1, "SIGKILL");
+  expect(await waitGone(pid1)).toBe(true);
+  const servedByZeroAtKill = byPid.get(pid0) ?? 0;
+  let after = await workersStatus(server);
+  for (let i = 0; i < 200 && (after.workerPids[1] === pid1 || after.workers[1]!.generation === 1); i++) {
+    await Bun.sleep(50);
+    after = await workersStatus(server);
+  }
+  // The replacement answers too (new connections land on both).
+  for (let i = 0; i < 200 && !byPid.has(after.workerPids[1]!); i++) await Bun.sleep(20);
+  running = false;
+  await Promise.all(loops);
+  expect(after.workerPids[0]).toBe(pid0);
+  expect(after.workerPids[1]).not.toBe(pid1);
+  expect(alive(after.workerPids[1]!)).toBe(true);
+  expect(after.restarts).toBe(1);
+  expect(byPid.get(pid0)! > servedByZeroAtKill).toBe(true);
+  expect(byPid.has(after.workerPids[1]!)).toBe(true);
+  expect(results.filter((r) => r === "ECONNREFUSED")).toEqual([]);
+  // Only requests the dead worker had already accepted can fail (reset): bounded by the 4 loops.
+  expect(results.filter((r) => r !== "status 200").length).toBeLessThanOrEqual(4);
+  expect(server.log()).toMatch(/worker 1: restarting the app/);
+}, 120_000);
+
+test("--workers 2: a reload whose worker 1 cannot boot fails naming it; no worker takes over and both old workers keep serving their connections", async () => {
+  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2"] });
+  const before = await workersStatus(server);
+  const conns = await Promise.all(Array.from({ length: 16 }, () => RawClient.open(server.port)));
+  const first = await Promise.all(conns.map((c) => c.get("/before")));
+  server.writeApp(WORKERS_APP(`if (generation.worker === 1) throw new Error("worker 1 cannot reach its database");`));
+  const r = await server.reload();
+  expect(r.code).toBe(1);
+  expect(r.stdout + r.stderr).toMatch(/worker 1: [\s\S]*worker 1 cannot reach its database[\s\S]*every old worker keeps serving/);
+  const again = await Promise.all(conns.map((c) => c.get("/after")));
+  for (const [i, reply] of again.entries()) expect(who(reply.body)).toEqual(who(first[i]!.body));
+  for (const c of conns) expect({ closed: c.closed, error: c.error }).toEqual({ closed: false, error: null });
+  const seen = await reachBothWorkers(server.port, 32);
+  expect([...seen.keys()].sort()).toEqual([...before.workerPids].sort());
+  const after = await workersStatus(server);
+  expect(after.workerPids).toEqual(before.workerPids);
+  expect(after.generation).toBe(1);
+  expect(after.reloads.at(-1)?.ok).toBe(false);
+}, 120_000);
