@@ -4,6 +4,7 @@
 // killed with -9 is replaced on its own while the other serves; one new worker that cannot
 // boot fails the reload and both old workers go on serving; a shared counter stays exact.
 import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { alive, oneShot, RawClient, REPO, startServer, type Server, cleanUpAfterEachTest, waitGone } from "./fixtures/harness.ts";
 
 cleanUpAfterEachTest();
@@ -40,6 +41,16 @@ interface WorkersStatus {
   workers: { worker: number; pid: number; generation: number; connections: number; requests: number }[];
   reloads: { ok: boolean; workers?: { worker: number; connectionsMoved: number }[] }[];
   restarts: number;
+}
+/** TCP sockets in LISTEN state on 127.0.0.1:`port` (/proc/net/tcp; one line per socket). */
+function listeningSockets(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .filter((l) => {
+      const f = l.trim().split(/\s+/);
+      return f[1] === local && f[3] === "0A";
+    }).length;
 }
 const workersStatus = (s: Server) => s.status() as unknown as Promise<WorkersStatus>;
 
@@ -92,8 +103,11 @@ test("--workers 2: new connections are answered by both worker pids, each knowin
   expect(text).toMatch(/worker 1 +pid \d+ \(generation 1\)/);
 }, 120_000);
 
-test("--workers 2: 3 reloads under load (24 keep-alive clients in a loop) lose nothing; every connection moves to a new worker; the reload line shows per-worker handover counts", async () => {
-  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2"] });
+for (const spread of ["shared", "reuseport"] as const) {
+test(`--workers 2 --spread ${spread}: 3 reloads under load (24 keep-alive clients in a loop) lose nothing; every connection moves to a new worker; the reload line shows per-worker handover counts`, async () => {
+  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2", "--spread", spread] });
+  // Listening sockets on the port (/proc/net/tcp, state 0A): one shared, or one per worker slot.
+  expect(listeningSockets(server.port)).toBe(spread === "reuseport" ? 2 : 1);
   const conns = await Promise.all(Array.from({ length: 24 }, () => RawClient.open(server.port)));
   let running = true;
   let answered = 0;
@@ -141,8 +155,9 @@ test("--workers 2: 3 reloads under load (24 keep-alive clients in a loop) lose n
   expect(servedBy.size).toBeGreaterThanOrEqual(4);
 }, 120_000);
 
-test("--workers 2: kill -9 of worker 1 under a stream of new connections refuses none; only slot 1 is replaced, worker 0 serves throughout", async () => {
-  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2"] });
+test(`--workers 2 --spread ${spread}: kill -9 of worker 1 under a stream of new connections refuses none; only slot 1 is replaced, worker 0 serves throughout`, async () => {
+  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2", "--spread", spread] });
+  if (spread === "reuseport") expect((await reachBothWorkers(server.port)).size).toBe(2);
   const before = await workersStatus(server);
   const [pid0, pid1] = before.workerPids as [number, number];
   let running = true;
@@ -179,6 +194,7 @@ test("--workers 2: kill -9 of worker 1 under a stream of new connections refuses
   expect(results.filter((r) => r !== "status 200").length).toBeLessThanOrEqual(4);
   expect(server.log()).toMatch(/worker 1: restarting the app/);
 }, 120_000);
+}
 
 test("--workers 2: a reload whose worker 1 cannot boot fails naming it; no worker takes over and both old workers keep serving their connections", async () => {
   const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2"] });

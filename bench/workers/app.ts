@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** SHA-256 digests chained per /cpu request: ~100 µs on the bench machine (printed by run.ts). */
-export const CPU_HASHES = 300;
+export const CPU_HASHES = 500;
 /** How often each process records its count (the bench waits longer than this before reading). */
 const COUNT_EVERY_MS = 100;
 

@@ -1,4 +1,5 @@
-// Workers benchmark: liveframe with --workers 1 and --workers 2, and 2 Bun.serve processes with
+// Workers benchmark: liveframe with --workers 1 and --workers 2 (shared listener, and one
+// SO_REUSEPORT socket per worker), and 2 Bun.serve processes with
 // reusePort, in the same run, on a CPU-bound route (/cpu, ~100 µs of hashing) and plaintext (/):
 // req/s, p99, how requests spread over the processes, and how much CPU wrk itself took (it
 // shares the machine). Then a reload run: wrk on liveframe --workers 2 while it reloads.
@@ -69,17 +70,17 @@ async function readLine(proc: Subprocess, pattern: RegExp, what: string): Promis
   throw new Error(`${what} did not start:\n${out}`);
 }
 
-async function startLiveframe(workers: number, countDir: string): Promise<Server> {
+async function startLiveframe(workers: number, countDir: string, spread: "shared" | "reuseport" = "shared"): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), "liveframe-bench-workers-"));
   const rt = join(dir, "rt");
-  const proc = spawn([bun, join(repo, "bin/liveframe.ts"), "start", join(here, "app.ts"), "--port", "0", "--host", "127.0.0.1", "--runtime-dir", rt, "--workers", String(workers)], {
+  const proc = spawn([bun, join(repo, "bin/liveframe.ts"), "start", join(here, "app.ts"), "--port", "0", "--host", "127.0.0.1", "--runtime-dir", rt, "--workers", String(workers), "--spread", spread], {
     stdout: "pipe",
     stderr: "inherit",
     env: { ...process.env, NO_COLOR: "1", BENCH_COUNT_DIR: countDir },
   });
   const m = await readLine(proc, /listening on \S+:(\d+)/, `liveframe --workers ${workers}`);
   return {
-    name: `liveframe --workers ${workers}`,
+    name: `liveframe --workers ${workers}${spread === "reuseport" ? " --spread reuseport" : ""}`,
     port: Number(m[1]),
     pids: async () => (await sendControl(rt, { cmd: "status" })).workerPids ?? [],
     reload: async () => {
@@ -191,6 +192,7 @@ async function measure(server: Server, route: string, connections: number): Prom
 const plan: [() => Promise<Server>, [string, number][]][] = [
   [() => startLiveframe(1, countDir), [["/cpu", a.connections], ["/", a.connections]]],
   [() => startLiveframe(2, countDir), [["/cpu", a.connections], ["/", a.connections], ["/", a.many]]],
+  [() => startLiveframe(2, countDir, "reuseport"), [["/cpu", a.connections], ["/", a.connections], ["/", a.many]]],
   [() => startBunPair(countDir), [["/cpu", a.connections], ["/", a.connections], ["/", a.many]]],
 ];
 for (const [start, runs] of plan) {
@@ -239,6 +241,8 @@ console.log(
   `\n/cpu: 2 workers / 1 worker = ${f(rps(two, "/cpu") / rps(one, "/cpu"), 2)}x (done-when ≥ 1.6x); 2 workers / 2× Bun.serve = ${f(rps(two, "/cpu") / rps(pair, "/cpu"), 2)}x`,
 );
 console.log(`/: 2 workers / 1 worker = ${f(rps(two, "/") / rps(one, "/"), 2)}x; 2 workers / 2× Bun.serve = ${f(rps(two, "/") / rps(pair, "/"), 2)}x`);
+const rr = "liveframe --workers 2 --spread reuseport";
+console.log(`/cpu: 2 workers reuseport / 1 worker = ${f(rps(rr, "/cpu") / rps(one, "/cpu"), 2)}x; /: ${f(rps(rr, "/") / rps(one, "/"), 2)}x`);
 const lost = reloadWrk!.errors + reloadWrk!.non2xx + failedReloads.length;
 console.log(
   `reload under load (liveframe --workers 2, wrk -c${a.connections} on /, ${a.reloads} reloads in ${a.duration} s): ${f(reloadWrk!.rps)} req/s, p99 ${f(reloadWrk!.p99Ms, 2)} ms, socket errors ${reloadWrk!.errors}, non-2xx ${reloadWrk!.non2xx}, failed reloads ${failedReloads.length}${failedReloads.length ? `: ${failedReloads.join("; ")}` : ""}`,

@@ -171,6 +171,8 @@ export interface ResolvedOptions {
   readonly health: boolean;
   /** Worker processes per generation ("auto" resolved to the CPUs this process may use). */
   readonly workers: number;
+  /** How connections reach the workers: one shared listener, or one reuseport socket per worker. */
+  readonly spread: "shared" | "reuseport";
   /** Engine limits the user set (flags or config); the engine defaults the rest. */
   readonly server: Record<string, unknown>;
   /** The config file used, if any. */
@@ -203,6 +205,7 @@ export function resolveOptions(flags: LiveframeConfig, config: LoadedConfig | un
     readyTimeoutMs: Math.round(merged.timeout * 1000),
     health: merged.health,
     workers: merged.workers === "auto" ? Math.min(usableCpus(), MAX_WORKERS) : merged.workers,
+    spread: merged.spread,
     server: Object.fromEntries(
       ENGINE_OPTION_KEYS.filter((k) => merged[k] !== undefined).map((k) => [k, merged[k]]),
     ),

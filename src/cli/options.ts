@@ -21,6 +21,11 @@ export const DEFAULT_DRAIN_TIMEOUT_S = 30;
 export const DEFAULT_READY_TIMEOUT_S = 60;
 /** One process, as before --workers existed: more is a sizing decision (docs/deploy.md). */
 export const DEFAULT_WORKERS = 1;
+/**
+ * One listener every worker accepts on: a crashed worker's share is served by the others at
+ * once, and nothing can be queued on a socket nobody accepts on (docs/deploy.md has the numbers).
+ */
+export const DEFAULT_SPREAD = "shared";
 
 const WORKERS_EXPECTED = `expected a whole number of worker processes from 1 to ${MAX_WORKERS}, or "auto" (the CPUs this process may use)`;
 
@@ -106,6 +111,9 @@ export const cliOptionsSchema = z
     workers: z
       .union([z.number().int().min(1).max(MAX_WORKERS), z.literal("auto")], { error: WORKERS_EXPECTED })
       .describe(`worker processes per generation, sharing the listener and state; "auto": one per usable CPU (default ${DEFAULT_WORKERS})`),
+    spread: z
+      .enum(["shared", "reuseport"], { error: 'expected "shared" (every worker accepts on one listener) or "reuseport" (one SO_REUSEPORT socket per worker)' })
+      .describe(`with --workers: "shared" listener or one "reuseport" socket per worker (default ${DEFAULT_SPREAD}; docs/deploy.md)`),
   })
   .strict();
 
@@ -122,6 +130,7 @@ export const OPTION_DEFAULTS = {
   timeout: DEFAULT_READY_TIMEOUT_S,
   health: false,
   workers: DEFAULT_WORKERS as number | "auto",
+  spread: DEFAULT_SPREAD as "shared" | "reuseport",
 } as const;
 
 function flagType(zodType: string): FlagSpec["type"] {
@@ -142,6 +151,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { name: "timeout", type: "number", value: "S", help: cliOptionsSchema.shape.timeout.description! },
   { name: "health", type: "boolean", help: cliOptionsSchema.shape.health.description! },
   { name: "workers", type: "number", value: "N|auto", help: cliOptionsSchema.shape.workers.description! },
+  { name: "spread", type: "string", value: "HOW", help: cliOptionsSchema.shape.spread.description! },
   ...ENGINE_OPTION_KEYS.map(
     (key): FlagSpec => ({
       name: keyToFlag(key),

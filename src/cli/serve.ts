@@ -100,7 +100,7 @@ export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: Run
       server: options.server,
       ...(listenFds ? { listenFds } : {}),
       health: options.health,
-      ...(options.workers > 1 ? { workers: options.workers } : {}),
+      ...(options.workers > 1 ? { workers: options.workers, spread: options.spread } : {}),
       onEvent: (e) => {
         const line = hooks.logs?.(e) === false ? undefined : describeEvent(e, ctx.color);
         if (line) ctx.out(`liveframe: ${line}`);

@@ -31,6 +31,7 @@ export const supervisorOptionsSchema = z.object({
   handleSignals: z.boolean().optional(),
   standby: z.boolean().optional(),
   workers: z.number().int().min(1).max(MAX_WORKERS).optional(),
+  spread: z.enum(["shared", "reuseport"]).optional(),
 });
 
 export type SupervisorEventType =
@@ -88,6 +89,12 @@ export interface SupervisorOptions {
    * listener and the state region; each slot reloads and restarts on its own (workers.ts).
    */
   workers?: number;
+  /**
+   * Extension: how connections reach the workers (workers > 1). "shared" (default): every
+   * worker accepts on the one listener. "reuseport": one SO_REUSEPORT socket per slot, which
+   * the supervisor keeps open across generations. Ignored with listenFds (systemd's sockets).
+   */
+  spread?: "shared" | "reuseport";
 }
 
 /** Extension: one worker slot's part of a reload of N workers. */

@@ -1,13 +1,15 @@
 // --workers N > 1: a generation is N worker processes. The pool owns what they share (the
 // listeners, the control socket, signals) and runs one SupervisorProcess per worker slot over
-// them. Every worker accepts on the same listening socket (the kernel hands each connection to
-// one of them; see docs/deploy.md for why one shared listener rather than SO_REUSEPORT). A
+// them. By default every worker accepts on the same listening socket (the kernel hands each
+// connection to one of them); with --spread reuseport each slot has its own socket in one
+// SO_REUSEPORT group, kept open by the supervisor across generations (docs/deploy.md compares
+// the two with numbers). A
 // reload boots every slot's new worker first (BootBarrier: all or nothing), then each old
 // worker hands its connections to the new worker of its slot. A crashed worker is replaced by
 // its own slot alone; the others go on serving and the listener keeps queueing meanwhile.
 import { ControlServer, missingStateMessage } from "./control.ts";
 import { BootBarrier } from "./boot-barrier.ts";
-import { closeListeners, openListeners, type Listener } from "./listeners.ts";
+import { closeListeners, openListeners, openSlotListeners, type Listener } from "./listeners.ts";
 import { prepareRuntimeDir } from "./runtime-dir.ts";
 import { SupervisorProcess } from "./supervisor.ts";
 import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
@@ -29,31 +31,41 @@ export class WorkerPool implements Supervisor {
   private readonly startedAt = performance.now();
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
 
+  /** What `status` shows: slot 0's listeners (with reuseport every slot's have the same addresses). */
+  private readonly listeners: Listener[];
+
   private constructor(
     private readonly o: SupervisorOptions,
-    private readonly listeners: Listener[],
-    private readonly workers: number,
+    /** Each slot's listeners: the same ones for every slot (shared), or one reuseport socket per slot. */
+    private readonly slotListeners: Listener[][],
   ) {
+    this.listeners = slotListeners[0]!;
     this.exited = new Promise((r) => (this.resolveExited = r));
   }
 
   static async start(o: SupervisorOptions): Promise<WorkerPool> {
     const workers = o.workers ?? 1;
     const controlPath = await prepareRuntimeDir(o.runtimeDir);
-    const listeners = openListeners(o);
-    const pool = new WorkerPool(o, listeners, workers);
+    // systemd's sockets (LISTEN_FDS) are the listeners there are: shared by every worker.
+    const reusePort = o.spread === "reuseport" && !o.listenFds;
+    const slotListeners = reusePort ? openSlotListeners(o, workers) : [openListeners(o)];
+    while (slotListeners.length < workers) slotListeners.push(slotListeners[0]!);
+    const closeAll = () => {
+      if (!o.listenFds) for (const l of new Set(slotListeners)) closeListeners(l);
+    };
+    const pool = new WorkerPool(o, slotListeners);
     const slotOptions = (worker: number): SupervisorOptions => ({
       ...o,
       handleSignals: false,
       onEvent: (e) => pool.fromSlot(worker, e),
     });
     const started = await Promise.allSettled(
-      Array.from({ length: workers }, (_, worker) => SupervisorProcess.startWorker(slotOptions(worker), listeners, { worker, workers, shared: true })),
+      Array.from({ length: workers }, (_, worker) => SupervisorProcess.startWorker(slotOptions(worker), slotListeners[worker]!, { worker, workers, shared: true })),
     );
     const failedAt = started.findIndex((r) => r.status === "rejected");
     if (failedAt >= 0) {
       await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
-      if (!o.listenFds) closeListeners(listeners);
+      closeAll();
       const why = ((started[failedAt] as PromiseRejectedResult).reason as Error).message;
       throw new Error(workers > 1 ? `worker ${failedAt} of ${workers}: ${why}` : why);
     }
@@ -62,7 +74,7 @@ export class WorkerPool implements Supervisor {
       pool.control = new ControlServer(controlPath, (req) => pool.onControl(req));
     } catch (err) {
       for (const s of pool.slots) s.killAll();
-      if (!o.listenFds) closeListeners(listeners);
+      closeAll();
       throw new Error(`cannot create the control socket ${controlPath}: ${(err as Error).message}`);
     }
     if (o.handleSignals !== false) pool.installSignals();
@@ -73,7 +85,7 @@ export class WorkerPool implements Supervisor {
       generation: first.generation,
       pid: first.pid,
       workerPids: pool.slots.map((s) => s.workerStatus().pid),
-      listeners: listeners.map((l) => l.info),
+      listeners: pool.listeners.map((l) => l.info),
     });
     return pool;
   }
@@ -163,7 +175,7 @@ export class WorkerPool implements Supervisor {
   private async doStop(): Promise<void> {
     this.emit({ type: "stopping" });
     await Promise.all(this.slots.map((s) => s.stop()));
-    if (!this.o.listenFds) closeListeners(this.listeners);
+    if (!this.o.listenFds) for (const l of new Set(this.slotListeners)) closeListeners(l);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     this.emit({ type: "stopped", code: 0 });
     // Answer a pending `liveframe stop` before the control socket goes away.
