@@ -109,7 +109,17 @@ export const cliOptionsSchema = z
       .boolean({ error: "expected true or false" })
       .describe("answer GET /__liveframe/health (200 when the generation is ready)"),
     workers: z
-      .union([z.number().int().min(1).max(MAX_WORKERS), z.literal("auto")], { error: WORKERS_EXPECTED })
+      .union(
+        [
+          z
+            .number({ error: WORKERS_EXPECTED })
+            .int({ error: WORKERS_EXPECTED })
+            .min(1, { error: WORKERS_EXPECTED })
+            .max(MAX_WORKERS, { error: WORKERS_EXPECTED }),
+          z.literal("auto", { error: WORKERS_EXPECTED }),
+        ],
+        { error: WORKERS_EXPECTED },
+      )
       .describe(`worker processes per generation, sharing the listener and state; "auto": one per usable CPU (default ${DEFAULT_WORKERS})`),
     spread: z
       .enum(["shared", "reuseport"], { error: 'expected "shared" (every worker accepts on one listener) or "reuseport" (one SO_REUSEPORT socket per worker)' })
