@@ -226,11 +226,13 @@ const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "?");
 console.log(
   `bench/workers: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), Bun ${Bun.version}, wrk -t1 -d${a.duration}s; /cpu = ${CPU_HASHES} chained SHA-256 = ${f(burnUs)} µs here (one process, this run)`,
 );
-const header = ["server", "route", "conns", "req/s", "p99 ms", "errors", "balance", "server CPU s", "wrk CPU s (share of machine)"];
+// The machine is shared: "server cores" is how much CPU the server's processes actually got
+// (CPU seconds / run seconds), "req per CPU-s" what they did with it.
+const header = ["server", "route", "conns", "req/s", "p99 ms", "errors", "balance", "server cores", "req per CPU-s", "wrk CPU s (share of machine)"];
 console.log(`| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|`);
 for (const r of rows) {
   console.log(
-    `| ${[r.server, r.route, r.connections, f(r.wrk.rps), f(r.wrk.p99Ms, 2), r.wrk.errors + r.wrk.non2xx, r.balance, f(r.serverCpu, 1), `${f(r.wrk.wrkCpu, 1)} (${f(100 * r.wrk.wrkShare)}%)`].join(" | ")} |`,
+    `| ${[r.server, r.route, r.connections, f(r.wrk.rps), f(r.wrk.p99Ms, 2), r.wrk.errors + r.wrk.non2xx, r.balance, f(r.serverCpu / a.duration, 2), f((r.wrk.rps * a.duration) / r.serverCpu), `${f(r.wrk.wrkCpu, 1)} (${f(100 * r.wrk.wrkShare)}%)`].join(" | ")} |`,
   );
 }
 const rps = (server: string, route: string) => rows.find((r) => r.server === server && r.route === route && r.connections === a.connections)?.wrk.rps ?? NaN;
