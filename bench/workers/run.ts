@@ -4,7 +4,9 @@
 // req/s, p99, how requests spread over the processes, and how much CPU wrk itself took (it
 // shares the machine). Then a reload run: wrk on liveframe --workers 2 while it reloads.
 //
-//   bun bench/workers/run.ts [--duration 10] [--reloads 10] [--connections 64] [--many 1000]
+//   bun bench/workers/run.ts [--duration 10] [--reloads 10] [--connections 64] [--many 1000] [--only cpu]
+//
+// `--only cpu`: just the /cpu rows (the 1-vs-2-workers ratio), no reload run: a quick re-check.
 //
 // Exits 1 if the reload run lost anything (errors must be 0).
 import { spawn, type Subprocess } from "bun";
@@ -27,6 +29,7 @@ const a = parseBenchFlags(
     reloads: z.coerce.number().int().min(0).max(100).default(10),
     connections: z.coerce.number().int().min(1).max(10_000).default(64),
     many: z.coerce.number().int().min(1).max(10_000).default(1000),
+    only: z.enum(["all", "cpu"]).default("all"),
   }),
 );
 
@@ -198,27 +201,29 @@ const plan: [() => Promise<Server>, [string, number][]][] = [
 for (const [start, runs] of plan) {
   const server = await start();
   try {
-    for (const [route, c] of runs) await measure(server, route, c);
+    for (const [route, c] of runs) if (a.only === "all" || route === "/cpu") await measure(server, route, c);
   } finally {
     await server.stop();
   }
 }
 
 // Reload under load: wrk on plaintext while liveframe --workers 2 reloads `reloads` times.
-const reloadServer = await startLiveframe(2, countDir);
 const failedReloads: string[] = [];
-let reloadWrk: Wrk;
-try {
-  reloadWrk = await wrk(reloadServer.port, "/", a.connections, a.duration, async () => {
-    const gap = (a.duration * 1000) / (a.reloads + 1);
-    for (let i = 0; i < a.reloads; i++) {
-      await Bun.sleep(gap);
-      const r = await reloadServer.reload!();
-      if (!r.ok) failedReloads.push(r.error ?? "?");
-    }
-  });
-} finally {
-  await reloadServer.stop();
+let reloadWrk: Wrk | null = null;
+const reloadServer = a.only === "all" ? await startLiveframe(2, countDir) : null;
+if (reloadServer) {
+  try {
+    reloadWrk = await wrk(reloadServer.port, "/", a.connections, a.duration, async () => {
+      const gap = (a.duration * 1000) / (a.reloads + 1);
+      for (let i = 0; i < a.reloads; i++) {
+        await Bun.sleep(gap);
+        const r = await reloadServer.reload!();
+        if (!r.ok) failedReloads.push(r.error ?? "?");
+      }
+    });
+  } finally {
+    await reloadServer.stop();
+  }
 }
 rmSync(countDir, { recursive: true, force: true });
 
@@ -245,8 +250,9 @@ console.log(
 console.log(`/: 2 workers / 1 worker = ${f(rps(two, "/") / rps(one, "/"), 2)}x; 2 workers / 2× Bun.serve = ${f(rps(two, "/") / rps(pair, "/"), 2)}x`);
 const rr = "liveframe --workers 2 --spread reuseport";
 console.log(`/cpu: 2 workers reuseport / 1 worker = ${f(rps(rr, "/cpu") / rps(one, "/cpu"), 2)}x; /: ${f(rps(rr, "/") / rps(one, "/"), 2)}x`);
-const lost = reloadWrk!.errors + reloadWrk!.non2xx + failedReloads.length;
+if (!reloadWrk) process.exit(0);
+const lost = reloadWrk.errors + reloadWrk.non2xx + failedReloads.length;
 console.log(
-  `reload under load (liveframe --workers 2, wrk -c${a.connections} on /, ${a.reloads} reloads in ${a.duration} s): ${f(reloadWrk!.rps)} req/s, p99 ${f(reloadWrk!.p99Ms, 2)} ms, socket errors ${reloadWrk!.errors}, non-2xx ${reloadWrk!.non2xx}, failed reloads ${failedReloads.length}${failedReloads.length ? `: ${failedReloads.join("; ")}` : ""}`,
+  `reload under load (liveframe --workers 2, wrk -c${a.connections} on /, ${a.reloads} reloads in ${a.duration} s): ${f(reloadWrk.rps)} req/s, p99 ${f(reloadWrk.p99Ms, 2)} ms, socket errors ${reloadWrk.errors}, non-2xx ${reloadWrk.non2xx}, failed reloads ${failedReloads.length}${failedReloads.length ? `: ${failedReloads.join("; ")}` : ""}`,
 );
 process.exit(lost > 0 ? 1 : 0);
