@@ -4,8 +4,10 @@
 // killed with -9 is replaced on its own while the other serves; one new worker that cannot
 // boot fails the reload and both old workers go on serving; a shared counter stays exact.
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { alive, oneShot, RawClient, REPO, startServer, type Server, cleanUpAfterEachTest, waitGone } from "./fixtures/harness.ts";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { alive, oneShot, RawClient, REPO, run, startServer, type Server, cleanUpAfterEachTest, waitGone } from "./fixtures/harness.ts";
 
 cleanUpAfterEachTest();
 
@@ -215,3 +217,16 @@ test("--workers 2: a reload whose worker 1 cannot boot fails naming it; no worke
   expect(after.generation).toBe(1);
   expect(after.reloads.at(-1)?.ok).toBe(false);
 }, 120_000);
+
+test("--workers 2: a start whose worker 1 cannot boot exits 1 naming that worker and never says it listens", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "liveframe-workers-"));
+  try {
+    writeFileSync(join(dir, "app.ts"), WORKERS_APP(`if (generation.worker === 1) throw new Error("no database for worker 1");`));
+    const r = await run(["start", "app.ts", "--port", "0", "--host", "127.0.0.1", "--runtime-dir", join(dir, "rt"), "--workers", "2"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/could not start .*app\.ts: worker 1 of 2: [\s\S]*no database for worker 1/);
+    expect(r.stdout).not.toContain("listening on");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
