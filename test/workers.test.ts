@@ -230,3 +230,21 @@ test("--workers 2: a start whose worker 1 cannot boot exits 1 naming that worker
     rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+test("--workers 2 --spread reuseport: while worker 1 crash-loops, worker 0 accepts on its socket too, so every new connection is answered (none waits in the dead slot's queue)", async () => {
+  const server = await startServer({ source: WORKERS_APP(), flags: ["--workers", "2", "--spread", "reuseport"] });
+  const [pid0, pid1] = (await workersStatus(server)).workerPids as [number, number];
+  expect((await reachBothWorkers(server.port)).size).toBe(2);
+  // From now on the app cannot start: slot 1's restarts all fail.
+  server.writeApp(WORKERS_APP(`throw new Error("broken deploy");`));
+  process.kill(pid1, "SIGKILL");
+  for (let i = 0; i < 250 && !/worker 1 is restarting: worker 0 also accepts on its socket/.test(server.log()); i++) await Bun.sleep(20);
+  expect(server.log()).toMatch(/worker 1 is restarting: worker 0 also accepts on its socket meanwhile/);
+  // 64 new connections: the kernel hashes about half of them to slot 1's socket.
+  const timedOut = { error: "no answer within 5 s" };
+  const replies = await Promise.all(
+    Array.from({ length: 64 }, (_, i) => Promise.race([oneShot(server.port, `/during-${i}`), Bun.sleep(5000).then(() => timedOut)])),
+  );
+  for (const r of replies) expect("body" in r ? who(r.body).pid : r.error).toBe(pid0);
+  expect(server.log()).toMatch(/crash loop|broken deploy/);
+}, 120_000);

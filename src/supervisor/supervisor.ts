@@ -164,6 +164,16 @@ export class SupervisorProcess implements Supervisor {
     return this.whyNoReloadNow();
   }
 
+  /**
+   * Makes this slot's serving worker accept on `listeners` too (another slot's reuseport
+   * socket while that slot restarts). False if this slot is not serving or its worker cannot
+   * be told. It accepts there until it hands over (a reload's new worker gets only its own).
+   */
+  lend(listeners: Listener[]): boolean {
+    if (this.phase.name !== "serving" || !this.active.alive) return false;
+    return this.active.send({ type: "listen", listeners: listeners.map((l) => l.info) }, listeners.map((l) => l.fd));
+  }
+
   /** Ends every process of this slot at once (a second stop signal; the pool's onStopSignal). */
   killAll(): void {
     for (const g of this.generations) g.kill();

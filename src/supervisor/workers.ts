@@ -30,6 +30,8 @@ export class WorkerPool implements Supervisor {
   private started = false;
   private readonly startedAt = performance.now();
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  /** Slots whose reuseport socket the other workers accept on too (since that slot's crash, until the next reload). */
+  private readonly lent = new Set<number>();
 
   /** What `status` shows: slot 0's listeners (with reuseport every slot's have the same addresses). */
   private readonly listeners: Listener[];
@@ -159,6 +161,8 @@ export class WorkerPool implements Supervisor {
     this.emit({ type: "reloading", from, reason: opts.reason });
     const barrier = new BootBarrier(this.slots.length);
     const parts = await Promise.all(this.slots.map((s) => s.reload(opts, barrier)));
+    // Every new worker accepts on its own socket only: a lent socket is its own slot's again.
+    if (parts.every((p) => p.ok)) this.lent.clear();
     const outcome = mergeOutcomes(parts, barrier, { from, at, totalMs: performance.now() - t0, reason: opts.reason });
     this.reloads.push(outcome);
     if (this.reloads.length > RELOAD_HISTORY) this.reloads.shift();
@@ -188,9 +192,25 @@ export class WorkerPool implements Supervisor {
   /** A slot's event, labelled with its worker; reload and stop events are the pool's own. */
   private fromSlot(worker: number, e: SupervisorEvent): void {
     if (POOL_EVENTS.has(e.type)) return;
+    if (e.type === "restarting") this.lendSocketOf(worker);
     // Each slot's first `ready` is folded into the pool's one.
     if (e.type === "ready" && !this.started) return;
     this.emit({ ...e, worker });
+  }
+
+  /**
+   * With reuseport, the kernel keeps queueing a share of new connections on a crashed worker's
+   * socket: the other workers accept on it too until its slot serves again (for a crash loop:
+   * until it is fixed), so no connection waits for the restart.
+   */
+  private lendSocketOf(worker: number): void {
+    const own = this.slotListeners[worker]!;
+    const shared = new Set(this.slotListeners).size === 1;
+    if (shared || this.lent.has(worker) || this.stopping) return;
+    const to = this.slots.filter((s, w) => w !== worker && s.lend(own)).map((s) => s.slot.worker);
+    if (to.length === 0) return;
+    this.lent.add(worker);
+    console.error(`liveframe: worker ${worker} is restarting: worker ${to.join(", ")} also accept${to.length === 1 ? "s" : ""} on its socket meanwhile`);
   }
 
   private async onControl(req: { cmd: "reload"; timeoutMs?: number } | { cmd: "status" } | { cmd: "stop" }): Promise<unknown> {
