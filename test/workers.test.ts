@@ -21,10 +21,31 @@ const WORKERS_APP = (prelude = "") =>
   `const s = defineState(z.object({ hits: z.int32() }), { name: "counter" });\n` +
   `export default { fetch(req: Request) {\n` +
   `  const path = new URL(req.url).pathname;\n` +
-  `  if (path === "/count") return new Response(String(s.hits.add(1)));\n` +
+  `  if (path === "/count") return new Response(\`\${s.hits.add(1)} \${process.pid}\`);\n` +
   `  if (path === "/hits") return new Response(String(s.hits.get()));\n` +
   `  return new Response(\`\${generation.number} \${process.pid} \${generation.worker} \${generation.workers} \${path}\`);\n` +
   `} };\n`;
+
+/**
+ * `perWorker` keep-alive connections held by each of the two workers: new connections, in
+ * batches, until each worker holds that many (bounded: 400 connections); the rest are closed.
+ */
+async function connectionsOnEachWorker(port: number, perWorker: number): Promise<RawClient[]> {
+  const held = new Map<number, RawClient[]>();
+  for (let opened = 0; opened < 400 && !(held.size === 2 && [...held.values()].every((l) => l.length >= perWorker)); opened += 20) {
+    const batch = await Promise.all(Array.from({ length: 20 }, () => RawClient.open(port)));
+    for (const c of batch) {
+      const pid = who((await c.get("/whose")).body).pid;
+      const list = held.get(pid) ?? [];
+      if (list.length < perWorker) {
+        list.push(c);
+        held.set(pid, list);
+      } else c.close();
+    }
+  }
+  expect([...held.values()].map((l) => l.length)).toEqual([perWorker, perWorker]);
+  return [...held.values()].flat();
+}
 
 interface Who {
   generation: number;
@@ -77,29 +98,33 @@ test("--workers 2: new connections are answered by both worker pids, each knowin
   const seen = await reachBothWorkers(server.port);
   expect([...seen.keys()].sort()).toEqual([...status.workerPids].sort());
   for (const [i, pid] of status.workerPids.entries()) expect(seen.get(pid)).toEqual({ generation: 1, pid, worker: i, workers: 2 });
-  // 2,000 increments over 40 keep-alive connections (spread over both workers): every value
-  // from 1 to 2,000 is answered exactly once.
-  const conns = await Promise.all(Array.from({ length: 40 }, () => RawClient.open(server.port)));
+  // 2,000 increments over 40 keep-alive connections, 20 held by each worker (both write at
+  // once): every value from 1 to 2,000 is answered exactly once.
+  const conns = await connectionsOnEachWorker(server.port, 20);
   const values: number[] = [];
+  const writers = new Set<number>();
   await Promise.all(
     conns.map(async (c) => {
       for (let i = 0; i < 50; i++) {
         const r = await c.get("/count");
         expect(r.status).toBe(200);
-        values.push(Number(r.body));
+        const [value, pid] = r.body.split(" ").map(Number);
+        values.push(value!);
+        writers.add(pid!);
       }
     }),
   );
+  expect([...writers].sort()).toEqual([...status.workerPids].sort());
   values.sort((a, b) => a - b);
   expect(values.length).toBe(2000);
   expect(values.every((v, i) => v === i + 1)).toBe(true);
-  // Both workers wrote: each reports requests served (counts arrive every 500 ms).
+  // Each worker reports the requests it served (counts arrive every 500 ms).
   let after = await workersStatus(server);
-  for (let i = 0; i < 40 && after.workers.some((w) => w.requests === 0); i++) {
+  for (let i = 0; i < 40 && after.workers.some((w) => w.requests < 1000); i++) {
     await Bun.sleep(100);
     after = await workersStatus(server);
   }
-  expect(after.workers.every((w) => w.requests > 0)).toBe(true);
+  expect(after.workers.every((w) => w.requests >= 1000)).toBe(true);
   const text = await server.statusText();
   expect(text).toMatch(/worker 0 +pid \d+ \(generation 1\): \d+ open connections, \d+ requests served/);
   expect(text).toMatch(/worker 1 +pid \d+ \(generation 1\)/);
