@@ -7,7 +7,7 @@ import { expect, test } from "bun:test";
 import { BootBarrier } from "./boot-barrier.ts";
 import { SupervisorProcess, type WorkerSlot } from "./supervisor.ts";
 import type { ReloadOutcome, SupervisorOptions } from "./types.ts";
-import { mergeOutcomes } from "./workers.ts";
+import { mergeOutcomes, WorkerPool } from "./workers.ts";
 
 type Msg = { type: string; [k: string]: unknown };
 
@@ -181,4 +181,45 @@ test("a reload that failed in one slot after every worker booted says which work
   const merged = mergeOutcomes(parts, barrier, { from: 1, at: "t", totalMs: 5 });
   expect(merged.ok).toBe(false);
   expect(merged.error).toBe("worker 1: generation 2 worker 1 (pid 201) was killed by SIGKILL while taking over (worker 0 did reload)");
+});
+
+/** A worker pool over stand-in slots (no processes): what it forwards and whom it lends a socket to. */
+function pool(spread: "shared" | "reuseport") {
+  const events: { type: string; [k: string]: unknown }[] = [];
+  const a = [{ fd: 10, info: { address: "127.0.0.1", port: 3000, family: "IPv4" } }];
+  const b = [{ fd: 11, info: { address: "127.0.0.1", port: 3000, family: "IPv4" } }];
+  const slotListeners = spread === "reuseport" ? [a, b] : [a, a];
+  const o = { runtimeDir: "/nonexistent", readyTimeoutMs: 1000, onEvent: (e: { type: string }) => void events.push(e) } as unknown as SupervisorOptions;
+  const Ctor = WorkerPool as unknown as new (o: SupervisorOptions, slotListeners: unknown[][]) => any;
+  const p = new Ctor(o, slotListeners);
+  const lent: { to: number; fds: number[] }[] = [];
+  p.slots = [0, 1].map((worker) => ({
+    slot: { worker, workers: 2, shared: true },
+    lend: (ls: { fd: number }[]) => {
+      lent.push({ to: worker, fds: ls.map((l) => l.fd) });
+      return true;
+    },
+  }));
+  p.started = true;
+  return { p, events, lent };
+}
+
+test("reuseport: a slot that starts restarting has its socket lent to the other worker, once (not again per restart attempt); its events are forwarded with its worker", () => {
+  const { p, events, lent } = pool("reuseport");
+  p.fromSlot(1, { type: "restarting", generation: 2, delayMs: 0, attempt: 1 });
+  p.fromSlot(1, { type: "restarting", generation: 2, delayMs: 250, attempt: 2 });
+  expect(lent).toEqual([{ to: 0, fds: [11] }]);
+  expect(events.filter((e) => e.type === "restarting").map((e) => e.worker)).toEqual([1, 1]);
+});
+
+test("shared listener: nothing to lend; a slot's reload and stop events are the pool's own and are not forwarded", () => {
+  const { p, events, lent } = pool("shared");
+  p.fromSlot(0, { type: "restarting", generation: 2, delayMs: 0, attempt: 1 });
+  for (const type of ["reloading", "reloaded", "reload-failed", "stopping", "stopped"]) p.fromSlot(1, { type });
+  p.fromSlot(1, { type: "generation-exited", generation: 1, pid: 5 });
+  expect(lent).toEqual([]);
+  expect(events.map((e) => [e.type, e.worker])).toEqual([
+    ["restarting", 0],
+    ["generation-exited", 1],
+  ]);
 });
