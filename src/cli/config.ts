@@ -4,6 +4,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import type { z } from "zod";
+import { usableCpus } from "../supervisor/cpus.ts";
+import { MAX_WORKERS } from "../supervisor/types.ts";
 import { UsageError } from "./exit-codes.ts";
 import { cliOptionsSchema, type CliOptionsInput, ENGINE_OPTION_KEYS, OPTION_DEFAULTS } from "./options.ts";
 import { keyToFlag } from "./args.ts";
@@ -170,6 +172,10 @@ export interface ResolvedOptions {
   readonly health: boolean;
   /** Where the supervisor serves /metrics (--metrics), when it does. */
   readonly metrics?: MetricsAddress;
+  /** Worker processes per generation ("auto" resolved to the CPUs this process may use). */
+  readonly workers: number;
+  /** How connections reach the workers: one shared listener, or one reuseport socket per worker. */
+  readonly spread: "shared" | "reuseport";
   /** Engine limits the user set (flags or config); the engine defaults the rest. */
   readonly server: Record<string, unknown>;
   /** The config file used, if any. */
@@ -202,6 +208,8 @@ export function resolveOptions(flags: LiveframeConfig, config: LoadedConfig | un
     readyTimeoutMs: Math.round(merged.timeout * 1000),
     health: merged.health,
     ...metricsOption(merged.metrics),
+    workers: merged.workers === "auto" ? Math.min(usableCpus(), MAX_WORKERS) : merged.workers,
+    spread: merged.spread,
     server: Object.fromEntries(
       ENGINE_OPTION_KEYS.filter((k) => merged[k] !== undefined).map((k) => [k, merged[k]]),
     ),

@@ -59,9 +59,11 @@ const env: GenerationEnv = {
   openPeer: (ends, peer, handlers) => Channel.open<PeerMessage, PeerMessage>(ends, peerMessageSchema, peer, handlers, { reserve }),
   loadApp,
   createServer: (app, options) => createServer(metrics.instrument(app), options as never), // metrics: count requests
-  announceNumber: (n) => {
-    // Which generation this is was unknown until boot; the app (and its children) read it here.
+  announceNumber: (n, worker = 0, workers = 1) => {
+    // Which generation (and worker slot) this is was unknown until boot; the app (and its children) read it here.
     process.env.LIVEFRAME_GENERATION = String(n);
+    process.env.LIVEFRAME_WORKER = String(worker);
+    process.env.LIVEFRAME_WORKERS = String(workers);
   },
   closeFd: (fd) => void libc.close(fd),
   now: () => performance.now(),

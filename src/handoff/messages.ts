@@ -28,6 +28,9 @@ export const bootConfigSchema = z.object({
   runtimeDir: z.string().min(1),
   /** metrics: the region to count in, /proc/<supervisor pid>/fd/<fd> (absent: metrics off). */
   metricsFile: z.string().min(1).optional(),
+  /** Extension: this process's worker slot (0-based) and the generation's worker count (--workers). */
+  worker: count.optional(),
+  workers: z.number().int().positive().optional(),
 });
 export type BootConfig = z.infer<typeof bootConfigSchema>;
 
@@ -208,6 +211,30 @@ export const reloadOutcomeSchema = z.object({
   error: z.string().optional(),
   reason: z.string().optional(),
   at: z.string().optional(),
+  /** Extension (--workers N > 1): each worker slot's part of the reload. */
+  workers: z
+    .array(
+      z.object({
+        worker: count,
+        ok: z.boolean(),
+        pid: z.number().int().optional(),
+        connectionsMoved: count,
+        busyDraining: count.optional(),
+        error: z.string().optional(),
+      }),
+    )
+    .optional(),
+});
+
+/** Extension: one worker of the serving generation (one per slot; one without --workers). */
+export const workerStatusSchema = z.object({
+  worker: count,
+  generation: count,
+  pid: z.number().int(),
+  connections: count,
+  requests: count,
+  phase: z.string(),
+  restarts: count,
 });
 
 export const statusReportSchema = z.object({
@@ -226,6 +253,8 @@ export const statusReportSchema = z.object({
   readyTimeoutMs: ms.optional(),
   /** metrics: where /metrics is served (--metrics). */
   metricsUrl: z.string().optional(),
+  workerPids: z.array(z.number().int()).optional(),
+  workers: z.array(workerStatusSchema).optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [

@@ -16,7 +16,19 @@ import { PhaseMachine } from "./phase.ts";
 import { prepareRuntimeDir } from "./runtime-dir.ts";
 import { MetricsEndpoint } from "../metrics/index.ts";
 import { changedFile, envKey, runtimeFingerprint } from "./standby.ts";
-import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
+import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions, WorkerStatus } from "./types.ts";
+import type { BootBarrier } from "./boot-barrier.ts";
+
+/**
+ * Which worker slot this supervisor runs (workers.ts runs one per slot with --workers N > 1).
+ * `shared`: the listeners, control socket and signals belong to the worker pool, not to it.
+ */
+export interface WorkerSlot {
+  worker: number;
+  workers: number;
+  shared: boolean;
+}
+const ONLY_SLOT: WorkerSlot = { worker: 0, workers: 1, shared: false };
 
 /** `status` shows this many recent reloads. */
 const RELOAD_HISTORY = 20;
@@ -85,6 +97,7 @@ export class SupervisorProcess implements Supervisor {
   private constructor(
     private readonly o: SupervisorOptions,
     private readonly listeners: Listener[],
+    readonly slot: WorkerSlot = ONLY_SLOT,
   ) {
     this.exited = new Promise((r) => (this.resolveExited = r));
     this.draining = new DrainingGenerations(o.drainTimeoutMs, (e) => this.emit(e));
@@ -120,6 +133,69 @@ export class SupervisorProcess implements Supervisor {
     return s;
   }
 
+  /**
+   * One worker slot of a pool (workers.ts): its first generation boots and serves on the pool's
+   * listeners; no control socket, no signals, and its stop leaves the listeners open.
+   */
+  static async startWorker(o: SupervisorOptions, listeners: Listener[], slot: WorkerSlot): Promise<SupervisorProcess> {
+    const s = new SupervisorProcess(o, listeners, slot);
+    try {
+      s.active = await s.bootGeneration();
+      await s.listenOn(s.active, o.readyTimeoutMs);
+    } catch (err) {
+      for (const g of s.generations) g.kill();
+      throw err;
+    }
+    s.phase.serve();
+    s.emit({ type: "ready", generation: s.active.number, pid: s.active.pid });
+    s.prepareStandby();
+    return s;
+  }
+
+  /** This slot's serving worker, for `status` (requests: responses it completed, as last reported). */
+  workerStatus(): WorkerStatus {
+    const g = this.active;
+    return {
+      worker: this.slot.worker,
+      generation: g.number,
+      pid: g.pid,
+      connections: g.alive ? g.counts.open : 0,
+      requests: g.counts.completed ?? 0,
+      phase: this.phase.name,
+      restarts: this.restarts,
+    };
+  }
+
+  /** Why a reload cannot start now (null: it can). The worker pool asks every slot first. */
+  reloadRefusal(): string | null {
+    return this.whyNoReloadNow();
+  }
+
+  /**
+   * Makes this slot's serving worker accept on `listeners` too (another slot's reuseport
+   * socket while that slot restarts). False if this slot is not serving or its worker cannot
+   * be told. It accepts there until it hands over (a reload's new worker gets only its own).
+   */
+  lend(listeners: Listener[]): boolean {
+    if (this.phase.name !== "serving" || !this.active.alive) return false;
+    return this.active.send({ type: "listen", listeners: listeners.map((l) => l.info) }, listeners.map((l) => l.fd));
+  }
+
+  /** Ends every process of this slot at once (a second stop signal; the pool's onStopSignal). */
+  killAll(): void {
+    for (const g of this.generations) g.kill();
+  }
+
+  /** The number the next generation of this slot gets. */
+  get nextGeneration(): number {
+    return this.nextNumber;
+  }
+
+  /** The pool gives every slot's next generation one number (a slot's crash restart may have used one). */
+  alignNextGeneration(n: number): void {
+    if (n > this.nextNumber) this.nextNumber = n;
+  }
+
   status(): StatusReport {
     let connections = 0;
     for (const g of this.generations) if (g.alive) connections += g.counts.open;
@@ -138,6 +214,8 @@ export class SupervisorProcess implements Supervisor {
       draining: this.draining.report(),
       readyTimeoutMs: this.o.readyTimeoutMs,
       ...(this.metrics ? { metricsUrl: this.metrics.url } : {}), // metrics
+      workerPids: [this.active.pid],
+      workers: [this.workerStatus()],
     };
   }
 
@@ -148,7 +226,11 @@ export class SupervisorProcess implements Supervisor {
     return { openConnections: [open], generation: this.active?.number ?? 0 };
   }
 
-  async reload(opts: { timeoutMs?: number; reason?: string } = {}): Promise<ReloadOutcome> {
+  /**
+   * `barrier` (the worker pool's): once this slot's new generation has booted, wait until every
+   * slot's has; if any failed, this one is killed too and every old worker keeps serving.
+   */
+  async reload(opts: { timeoutMs?: number; reason?: string } = {}, barrier?: BootBarrier): Promise<ReloadOutcome> {
     let from = this.active;
     const refused = (error: string): ReloadOutcome => {
       const outcome: ReloadOutcome = {
@@ -166,16 +248,23 @@ export class SupervisorProcess implements Supervisor {
       return outcome;
     };
     const notNow = this.whyNoReloadNow();
-    if (notNow !== null) return refused(notNow);
+    if (notNow !== null) {
+      barrier?.failed(this.slot.worker, new Error(notNow));
+      return refused(notNow);
+    }
     // The runtime dir may have been removed since the last look: put it back first, and never
     // start a generation whose state file went away (it would start that state empty).
     this.control?.ensure();
     const lost = (await this.control?.waitForStateFiles()) ?? [];
-    if (lost.length > 0) return refused(missingStateMessage(lost));
+    if (lost.length > 0) {
+      barrier?.failed(this.slot.worker, new Error(missingStateMessage(lost)));
+      return refused(missingStateMessage(lost));
+    }
     // A reload, restart or stop may have begun (or a restart come and gone) while this one waited.
     const stillNot = this.whyNoReloadNow();
     if (stillNot !== null || this.active !== from) {
       from = this.active;
+      barrier?.failed(this.slot.worker, new Error(stillNot ?? "a crashed generation was replaced"));
       return refused(`${stillNot ?? "a crashed generation was replaced"} while this reload waited for a state file: retry`);
     }
     const timeoutMs = opts.timeoutMs ?? this.o.readyTimeoutMs;
@@ -186,7 +275,14 @@ export class SupervisorProcess implements Supervisor {
     let next: GenerationProcess | undefined;
     let outcome: ReloadOutcome;
     try {
-      next = await this.bootGeneration(timeoutMs, (g) => (reloading.next = g));
+      try {
+        next = await this.bootGeneration(timeoutMs, (g) => (reloading.next = g));
+      } catch (err) {
+        barrier?.failed(this.slot.worker, err as Error);
+        throw err;
+      }
+      // Every slot's new worker must have booted before any takes over (all or nothing).
+      if (barrier) await barrier.booted(this.slot.worker);
       this.abandonIfStopping(next, "reload");
       const readyMs = performance.now() - t0;
       // The new generation holds fds for the old one's connections rather than fill up from the backlog.
@@ -300,6 +396,7 @@ export class SupervisorProcess implements Supervisor {
       drainTimeoutMs: this.o.drainTimeoutMs,
       runtimeDir: this.o.runtimeDir,
       ...(this.metrics ? { metricsFile: this.metrics.file } : {}), // metrics
+      ...(this.slot.workers > 1 ? { worker: this.slot.worker, workers: this.slot.workers } : {}),
     };
     const env = this.generationEnv();
     let g = await this.takeStandby(env);
@@ -758,7 +855,7 @@ export class SupervisorProcess implements Supervisor {
     }, this.o.drainTimeoutMs + STOP_GRACE_MS);
     await Promise.all(live.map((g) => g.exited));
     clearTimeout(killer);
-    if (!this.o.listenFds) closeListeners(this.listeners);
+    if (!this.o.listenFds && !this.slot.shared) closeListeners(this.listeners);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     this.emit({ type: "stopped", code: 0 });
     // Answer a pending `liveframe stop` before the control socket goes away.
