@@ -93,6 +93,8 @@ export class SupervisorProcess implements Supervisor {
   private standbyFailures = 0;
   /** metrics: the /metrics listener and counters region (--metrics), or null. */
   private metrics: MetricsEndpoint | null = null;
+  /** metrics: false for a pool's slot, whose pool owns the endpoint (closes it, tells it the events). */
+  private ownsMetrics = true;
 
   private constructor(
     private readonly o: SupervisorOptions,
@@ -137,8 +139,11 @@ export class SupervisorProcess implements Supervisor {
    * One worker slot of a pool (workers.ts): its first generation boots and serves on the pool's
    * listeners; no control socket, no signals, and its stop leaves the listeners open.
    */
-  static async startWorker(o: SupervisorOptions, listeners: Listener[], slot: WorkerSlot): Promise<SupervisorProcess> {
+  static async startWorker(o: SupervisorOptions, listeners: Listener[], slot: WorkerSlot, metrics?: MetricsEndpoint): Promise<SupervisorProcess> {
     const s = new SupervisorProcess(o, listeners, slot);
+    // metrics: the pool's one endpoint; this slot's workers count in it under their slot.
+    s.metrics = metrics ?? null;
+    s.ownsMetrics = false;
     try {
       s.active = await s.bootGeneration();
       await s.listenOn(s.active, o.readyTimeoutMs);
@@ -219,11 +224,21 @@ export class SupervisorProcess implements Supervisor {
     };
   }
 
-  /** metrics: what only the supervisor knows at scrape time (one worker slot until there are workers). */
+  /** metrics: what only the supervisor knows at scrape time (the pool asks each slot's openConnections). */
   private metricsGauges(): { openConnections: number[]; generation: number } {
+    return { openConnections: [this.openConnections()], generation: this.active?.number ?? 0 };
+  }
+
+  /** Client connections held by every live generation of this slot (serving, draining), as last reported. */
+  openConnections(): number {
     let open = 0;
     for (const g of this.generations) if (g.alive) open += g.counts.open;
-    return { openConnections: [open], generation: this.active?.number ?? 0 };
+    return open;
+  }
+
+  /** The generation this slot serves now (0 before its first serves). */
+  get servingGeneration(): number {
+    return this.active?.number ?? 0;
   }
 
   /**
@@ -861,13 +876,13 @@ export class SupervisorProcess implements Supervisor {
     // Answer a pending `liveframe stop` before the control socket goes away.
     setTimeout(() => {
       this.control?.stop();
-      this.metrics?.close(); // metrics
+      if (this.ownsMetrics) this.metrics?.close(); // metrics
       this.resolveExited(0);
     }, 50);
   }
 
   private emit(e: SupervisorEvent): void {
-    this.metrics?.observe(e); // metrics: reloads, restarts, exits
+    if (this.ownsMetrics) this.metrics?.observe(e); // metrics: reloads, restarts, exits (a pool's slot: the pool tells it)
     try {
       this.o.onEvent?.(e);
     } catch (err) {

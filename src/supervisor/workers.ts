@@ -7,6 +7,12 @@
 // reload boots every slot's new worker first (BootBarrier: all or nothing), then each old
 // worker hands its connections to the new worker of its slot. A crashed worker is replaced by
 // its own slot alone; the others go on serving and the listener keeps queueing meanwhile.
+//
+// metrics (--metrics): the pool serves one endpoint for every slot (one region, slots = N);
+// each slot's workers count in it under `worker="<slot>"`. The pool tells it the events: a
+// reload is counted once per pool reload (ok only if every slot reloaded), a crash restart
+// under the slot that crashed.
+import { MetricsEndpoint } from "../metrics/index.ts";
 import { ControlServer, missingStateMessage } from "./control.ts";
 import { BootBarrier } from "./boot-barrier.ts";
 import { closeListeners, openListeners, openSlotListeners, type Listener } from "./listeners.ts";
@@ -30,6 +36,8 @@ export class WorkerPool implements Supervisor {
   private started = false;
   private readonly startedAt = performance.now();
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  /** metrics: the one /metrics endpoint of every slot (--metrics), or null. */
+  private metrics: MetricsEndpoint | null = null;
   /** Slots whose reuseport socket the other workers accept on too (since that slot's crash, until the next reload). */
   private readonly lent = new Set<number>();
 
@@ -56,18 +64,26 @@ export class WorkerPool implements Supervisor {
       if (!o.listenFds) for (const l of new Set(slotListeners)) closeListeners(l);
     };
     const pool = new WorkerPool(o, slotListeners);
+    try {
+      // metrics: the region must exist before any worker boots; a bad address fails the start here.
+      if (o.metrics) pool.metrics = MetricsEndpoint.start({ runtimeDir: o.runtimeDir, address: o.metrics, slots: workers, gauges: () => pool.metricsGauges() });
+    } catch (err) {
+      closeAll();
+      throw err;
+    }
     const slotOptions = (worker: number): SupervisorOptions => ({
       ...o,
       handleSignals: false,
       onEvent: (e) => pool.fromSlot(worker, e),
     });
     const started = await Promise.allSettled(
-      Array.from({ length: workers }, (_, worker) => SupervisorProcess.startWorker(slotOptions(worker), slotListeners[worker]!, { worker, workers, shared: true })),
+      Array.from({ length: workers }, (_, worker) => SupervisorProcess.startWorker(slotOptions(worker), slotListeners[worker]!, { worker, workers, shared: true }, pool.metrics ?? undefined)),
     );
     const failedAt = started.findIndex((r) => r.status === "rejected");
     if (failedAt >= 0) {
       await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
       closeAll();
+      pool.metrics?.close(); // metrics
       const why = ((started[failedAt] as PromiseRejectedResult).reason as Error).message;
       throw new Error(workers > 1 ? `worker ${failedAt} of ${workers}: ${why}` : why);
     }
@@ -77,6 +93,7 @@ export class WorkerPool implements Supervisor {
     } catch (err) {
       for (const s of pool.slots) s.killAll();
       closeAll();
+      pool.metrics?.close(); // metrics
       throw new Error(`cannot create the control socket ${controlPath}: ${(err as Error).message}`);
     }
     if (o.handleSignals !== false) pool.installSignals();
@@ -111,6 +128,7 @@ export class WorkerPool implements Supervisor {
       phase: this.stopping ? "stopping" : this.reloadStartedAt !== null ? "reloading" : (notServing?.phase ?? "serving"),
       draining: reports.flatMap((r) => r.draining ?? []),
       readyTimeoutMs: this.o.readyTimeoutMs,
+      ...(this.metrics ? { metricsUrl: this.metrics.url } : {}), // metrics
       workerPids: workers.map((w) => w.pid),
       workers,
     };
@@ -185,6 +203,7 @@ export class WorkerPool implements Supervisor {
     // Answer a pending `liveframe stop` before the control socket goes away.
     setTimeout(() => {
       this.control?.stop();
+      this.metrics?.close(); // metrics
       this.resolveExited(0);
     }, 50);
   }
@@ -246,7 +265,20 @@ export class WorkerPool implements Supervisor {
     for (const s of this.slots) s.killAll();
   }
 
+  /**
+   * metrics: open connections per slot; the generation is the highest any worker serves (a
+   * slot's crash restart takes a new number, and a reload gives every slot one past them all),
+   * so it never goes back. `status` shows worker 0's and each worker's own.
+   */
+  private metricsGauges(): { openConnections: number[]; generation: number } {
+    return {
+      openConnections: this.slots.map((s) => s.openConnections()),
+      generation: Math.max(0, ...this.slots.map((s) => s.servingGeneration)),
+    };
+  }
+
   private emit(e: SupervisorEvent): void {
+    this.metrics?.observe(e); // metrics: reloads (once per pool reload), restarts (per worker), exits
     try {
       this.o.onEvent?.(e);
     } catch (err) {
