@@ -1,8 +1,8 @@
 // `liveframe start --workers 2 --metrics 127.0.0.1:0` end to end: one endpoint for the whole
 // supervisor; requests counted per worker slot exactly (each answer names the slot that
 // served it); open connections per worker; every counter monotonic across 3 reloads and a
-// kill -9 of worker 1; a pool reload counted once (not once per slot); the restart counted
-// under the slot that crashed.
+// kill -9 of worker 1; a pool reload counted once (not once per slot), ok or failed; the
+// restart counted under the slot that crashed.
 import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -221,6 +221,17 @@ test("workers + metrics: one endpoint; per-worker request counts exact over many
   expect(after.workerPids[0]).toBe(status.workerPids[0]);
   expect(after.workerPids[1]).not.toBe(status.workerPids[1]);
   expect(after.restarts).toBe(1);
+
+  // A pool reload that fails (worker 1's new process cannot boot) counts once, as failed.
+  writeFileSync(join(cwd, "app.ts"), `import { generation } from ${JSON.stringify(`${REPO}/src/generation/info.ts`)};\nif (generation.worker === 1) throw new Error("worker 1 cannot boot (expected by the test)");\nexport default { fetch: () => new Response("never") };\n`);
+  const failed = await liveframe(["reload", "--runtime-dir", "run"], cwd);
+  expect(failed.code).toBe(1);
+  const afterFailed = await scrape(url);
+  expectMonotonic(end, afterFailed, "across the failed reload");
+  expectCounts(afterFailed, "after the failed reload");
+  expect(afterFailed.get('liveframe_reloads_total{result="failed"}')).toBe(1);
+  expect(afterFailed.get('liveframe_reloads_total{result="ok"}')).toBe(RELOADS);
+  expect(afterFailed.get("liveframe_reload_duration_seconds_count")).toBe(RELOADS + 1);
 
   const stop = await liveframe(["stop", "--runtime-dir", "run"], cwd);
   expect(stop.code).toBe(0);
