@@ -61,7 +61,7 @@ export function renderMetrics(t: MetricsTotals, g: Gauges): string {
   histogram(out, "liveframe_reload_duration_seconds", "", RELOAD_BUCKETS, t.reloadBuckets, t.reloadSum);
   family(out, "liveframe_restarts_total", "counter", "Restart attempts of a generation that crashed while serving.");
   for (const s of t.slots) out.push(`liveframe_restarts_total{worker="${s.worker}"} ${formatValue(s.restarts)}`);
-  family(out, "liveframe_generation", "gauge", "The generation number serving now.");
+  family(out, "liveframe_generation", "gauge", "The generation number serving now (with workers: the highest any worker serves).");
   out.push(`liveframe_generation ${formatValue(g.generation)}`);
   return out.join("\n") + "\n";
 }
