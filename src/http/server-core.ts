@@ -9,6 +9,7 @@ import { createServerEnv, type ServerEnv } from "./conninfo.ts";
 import { installResponseSource } from "./response-source.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
+import { webSocketConfig, type WebSocketConfig, type WebSocketServeOptions } from "./ws-link.ts";
 
 /** The clock tick that enforces timeouts: a quarter of the shortest timeout, within these bounds. */
 const MIN_TICK_MS = 25;
@@ -78,15 +79,19 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
   stopped = false;
   /** Passed as the second argument of app.fetch, as Bun.serve passes its server (c.env). */
   readonly env: ServerEnv = createServerEnv();
+  /** WebSocket handlers and limits (ws-link.ts webSocketConfig: upgradeWebSocket's unless given). */
+  readonly websocket: WebSocketConfig;
 
   constructor(
     readonly app: FetchApp,
-    options?: ServerOptions,
+    options?: ServerOptions & { websocket?: WebSocketServeOptions },
   ) {
     if (app === null || typeof app !== "object" || typeof (app as FetchApp).fetch !== "function") {
       throw new TypeError("liveframe: the app must be an object with a fetch(request) method, e.g. a Hono app");
     }
-    this.limits = parseServerOptions(options);
+    const { websocket, ...httpOptions } = options ?? {};
+    this.websocket = webSocketConfig(app, websocket);
+    this.limits = parseServerOptions(httpOptions);
     installResponseSource();
     const l = this.limits;
     const shortest = Math.min(l.headersTimeoutMs, l.requestTimeoutMs, l.keepAliveTimeoutMs);
@@ -176,6 +181,9 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
   release(onReleasable: (c: ReleasedConnection) => void): void {
     if (typeof onReleasable !== "function") throw new TypeError("liveframe: release(onReleasable) needs a callback");
     this.releasing = onReleasable;
+    // WebSockets do not move yet (issue 11 stage 2): each closes with 1012 (service restart), a
+    // close handshake bounded by its close timeout, so clients reconnect to the new generation.
+    for (const c of this.conns) if (c.ws !== null) c.ws.closeForRestart();
     for (const c of [...this.conns]) if (c.isIdle && !c.kept) this.releaseIdle(c);
   }
 
