@@ -9,12 +9,17 @@
 //   3. after the handler settles (`afterApp`): if it upgraded, the app's Response is ignored,
 //      the 101 written after what earlier responses queued, HTTP parsing and timers stop for good
 //      and a WebSocketSession owns the socket (`WebSocketLink`); else the Response is written.
-// A reload (stage 1) closes each WebSocket with 1012, with a close handshake bounded by the
-// session's close timeout: see ServerCore.release.
+// A reload moves each WebSocket at a message boundary (WebSocketLink.prepareToMove, then
+// ServerCore.releaseWebSocket hands it over with its MovedWebSocket record); the new generation
+// adopts it with `adoptWebSocket`: the upgrade request goes through the NEW app, whose
+// env.upgrade() claims it without a 101, and its onOpen sees moved = true. One that cannot
+// move before the drain deadline is closed with 1012 (service restart).
 import { acceptResponse, checkUpgrade, selectProtocol, type UpgradeCheck } from "../ws/handshake.ts";
 import { negotiateDeflate } from "../ws/deflate.ts";
 import { parseWebSocketOptions, type WebSocketOptions } from "../ws/limits.ts";
 import { WebSocketSession, type SessionOptions } from "../ws/session.ts";
+import type { MovedWebSocket } from "../ws/moved.ts";
+import type { FetchApp } from "./types.ts";
 import { LiveServerWebSocket } from "../ws/server-websocket.ts";
 import { websocket as honoHandlers, type WebSocketHandlers } from "../ws/upgrade.ts";
 import { CloseCode } from "../ws/protocol.ts";
@@ -64,7 +69,7 @@ export function webSocketConfig(app: object, given: unknown): WebSocketConfig {
 
 /** The connection as this module needs it (connection.ts implements it). */
 export interface UpgradableConnection extends ConnectionCore {
-  readonly server: { readonly websocket?: WebSocketConfig; readonly releasing: unknown };
+  readonly server: { readonly websocket?: WebSocketConfig; readonly releasing: unknown; moveWebSocket?(c: UpgradableConnection): void };
   readonly peer: PeerAddress | null;
   ws: WebSocketLink | null;
   /** HTTP is over on this connection: stop its parsing and timers; returns the bytes read past the request. */
@@ -77,6 +82,8 @@ interface UpgradeSlot {
   /** Set by env.upgrade(): the app's data and the 101 head to write. */
   claimed: { data: unknown; head: string; protocol: string; extensions: string } | null;
   config: WebSocketConfig;
+  /** A WebSocket that moved here: claimed without a 101, with what was negotiated before. */
+  moved?: MovedWebSocket;
 }
 
 const slots = new WeakMap<object, UpgradeSlot>();
@@ -123,6 +130,11 @@ export function upgradeRequest(request: Request, options?: { data?: unknown; hea
   const slot = slots.get(request);
   if (slot === undefined || slot.claimed !== null) return false;
   if (options !== undefined && (options === null || typeof options !== "object")) throw new TypeError("server.upgrade(request, options): options must be an object { data, headers }");
+  if (slot.moved !== undefined) {
+    // Already open on the client's side: nothing is written; what was negotiated stays.
+    slot.claimed = { data: options?.data, head: "", protocol: slot.moved.protocol, extensions: slot.moved.extensions };
+    return true;
+  }
   const headers = options?.headers;
   const chosen = headers instanceof Headers ? headers.get("sec-websocket-protocol") : headers?.["Sec-WebSocket-Protocol"] ?? headers?.["sec-websocket-protocol"];
   // Both throw with what is wrong (a subprotocol not offered, a header with CR/LF): in the app's code, as Bun's upgrade.
@@ -168,8 +180,42 @@ function open(conn: UpgradableConnection, slot: UpgradeSlot, head: RequestHead):
   conn.ws = link;
   link.opened();
   if (leftover.byteLength > 0) session.receive(leftover);
-  // A reload began while this upgrade was being decided: the WebSocket cannot stay (stage 1).
-  if (conn.server.releasing !== null) link.closeForRestart();
+  // A reload began while this upgrade was being decided: it moves too.
+  if (conn.server.releasing !== null) conn.server.moveWebSocket?.(conn);
+}
+
+/**
+ * The new generation's side of a move: `conn` was adopted with `record`. The upgrade request
+ * goes through this generation's app (its upgradeWebSocket route takes the WebSocket over);
+ * bytes that arrive meanwhile wait. Not upgraded by the new app → closed with 1012.
+ */
+export function adoptWebSocket(conn: UpgradableConnection, record: MovedWebSocket, app: FetchApp, env: object): void {
+  conn.becomeWebSocket();
+  const config = conn.server.websocket ?? defaultConfig();
+  const link = new WebSocketLink(conn, config.handlers);
+  conn.ws = link;
+  const request = new Request(record.url, { headers: record.headers });
+  const check: UpgradeSlot["check"] = { kind: "accept", key: "", accept: "", offeredProtocols: record.protocol ? [record.protocol] : [], offeredExtensions: [] };
+  const slot: UpgradeSlot = { check, claimed: null, config, moved: record };
+  slots.set(request, slot);
+  const routed = (async () => app.fetch(request, env))();
+  routed
+    .catch((err) => console.error("liveframe: the app's fetch handler threw while taking over a moved WebSocket (closing it with 1012):", err))
+    .then(() => {
+      slots.delete(request);
+      const session = WebSocketSession.restore(record, link, link, config.session);
+      const claimed = slot.claimed;
+      link.attach(session, new LiveServerWebSocket(session, claimed?.data, conn.peer?.address ?? "", true, record.attached));
+      if (claimed === null) {
+        link.takeEarly(); // dropped: the connection closes
+        session.closeForRestart();
+        return;
+      }
+      link.opened();
+      session.resume();
+      link.takeEarly();
+      if (conn.server.releasing !== null) conn.server.moveWebSocket?.(conn);
+    });
 }
 
 function headFieldPairs(head: RequestHead): [string, string][] {
@@ -182,9 +228,18 @@ function headFieldPairs(head: RequestHead): [string, string][] {
 
 /** One WebSocket over an engine connection: the session's transport and the app's handlers' caller. */
 export class WebSocketLink {
-  session!: WebSocketSession;
+  session: WebSocketSession | undefined = undefined;
   ws!: LiveServerWebSocket<any>;
   private ended = false;
+  /** The app's open handler ran (a moved WebSocket the new app refused never opens, so never closes). */
+  private appOpen = false;
+  /** Bytes that arrived before the session existed (a moved WebSocket being routed). */
+  private early: Uint8Array[] = [];
+  private clientGone = false;
+  /** prepareToMove() is under way. */
+  private moving = false;
+  /** Reading was paused because the held bytes reached maxHeldBytes. */
+  private pausedForHeld = false;
 
   constructor(
     private readonly conn: UpgradableConnection,
@@ -197,7 +252,15 @@ export class WebSocketLink {
   }
 
   opened(): void {
+    this.appOpen = true;
     this.handlers.open(this.ws);
+  }
+
+  /** A restored session is ready: bytes that waited are parsed; a client that left meanwhile is reported. */
+  takeEarly(): void {
+    const s = this.session!;
+    for (const b of this.early.splice(0)) s.receive(b);
+    if (this.clientGone) s.transportClosed();
   }
 
   // ---- WsTransport: frames go after whatever HTTP bytes are still queued ----
@@ -223,7 +286,7 @@ export class WebSocketLink {
   }
 
   onClose(code: number, reason: string): void {
-    this.handlers.close(this.ws, code, reason);
+    if (this.appOpen) this.handlers.close(this.ws, code, reason);
   }
 
   onDrain(): void {
@@ -233,37 +296,91 @@ export class WebSocketLink {
   // ---- socket events, from connection.ts ----
 
   receive(data: Uint8Array): void {
-    this.session.receive(data);
+    const s = this.session;
+    if (s === undefined) {
+      this.early.push(new Uint8Array(data)); // a copy: Bun reuses its read buffer
+      return;
+    }
+    s.receive(data);
+    // While moving, bytes past the boundary are held: bound them by pausing the socket.
+    if (this.moving && !s.wantsInput && !this.pausedForHeld) {
+      this.pausedForHeld = true;
+      this.conn.socket.pause();
+    }
   }
 
   drained(): void {
     if (!this.conn.outbox.drain()) return;
-    this.session.drain();
+    this.session?.drain();
   }
 
   /** The client half-closed without a close frame: nothing more can arrive; end ours too. */
   peerEnded(): void {
-    this.session.transportClosed();
+    if (this.session === undefined) this.clientGone = true;
+    else this.session.transportClosed();
     this.end();
   }
 
   transportClosed(): void {
     this.ended = true;
-    this.session.transportClosed();
+    if (this.session === undefined) this.clientGone = true;
+    else this.session.transportClosed();
   }
 
   /** A reload: close with 1012 (service restart) so the client reconnects to the new generation. */
   closeForRestart(): void {
-    this.session.closeForRestart();
+    this.moving = false;
+    this.session?.closeForRestart();
   }
 
   /** A graceful stop: close with 1001 (going away). */
   closeGoingAway(): void {
-    this.session.close(CloseCode.goingAway, "server stopping");
+    this.session?.close(CloseCode.goingAway, "server stopping");
   }
 
   /** Cut now: no close handshake. */
   terminate(): void {
-    this.session.terminate();
+    if (this.session === undefined) this.end();
+    else this.session.terminate();
+  }
+
+  // ---- moving to the next generation ----
+
+  /** Open (a session, not closing) and not already moving: it can start a move. */
+  get canMove(): boolean {
+    return this.session !== undefined && !this.moving && this.session.readyState === 1 && !this.ended;
+  }
+
+  get isMoving(): boolean {
+    return this.moving;
+  }
+
+  /** Stop at the next message boundary; `onMovable` once there with everything flushed. */
+  prepareToMove(onMovable: () => void): void {
+    this.moving = true;
+    this.session!.prepareToMove(onMovable);
+  }
+
+  /** The record the new generation restores this WebSocket from (reading must be paused). */
+  snapshot(): MovedWebSocket {
+    return this.session!.snapshot(this.ws.attached);
+  }
+
+  /** The move was called off (release stopped, handoff failed): carry on here. */
+  cancelMove(): void {
+    if (!this.moving) return;
+    this.moving = false;
+    if (this.pausedForHeld) {
+      this.pausedForHeld = false;
+      this.conn.socket.resume();
+    }
+    this.session?.cancelMove();
+  }
+
+  /** The new generation has it: detach without a close (the app's onClose does not run here). */
+  handedOver(): void {
+    this.moving = false;
+    this.ended = true;
+    this.session!.handedOver();
   }
 }
