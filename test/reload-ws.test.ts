@@ -206,3 +206,42 @@ test("a failed reload (the new app does not load) leaves every WebSocket on the 
   expect((await Promise.all(ws.map((c) => c.next()))).every((r) => r.startsWith("v1 g1 n2 moved=false b"))).toBe(true);
   expect(ws.map((c) => c.closedWith)).toEqual(ws.map(() => null));
 }, 120_000);
+
+test("a WebSocket stuck mid-message (a fragment, never finished) cannot move: closed with 1012 at the drain deadline; the others move", async () => {
+  const server = await startServer({ source: wsApp(1), flags: ["--drain-timeout", "1"] });
+  const [moving] = await clients(server.port, 1);
+  // A raw client: handshake, then the first fragment of a text message and nothing more.
+  let raw = Buffer.alloc(0);
+  const rawClosed = Promise.withResolvers<void>();
+  const upgraded = Promise.withResolvers<void>();
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port: server.port,
+    socket: {
+      data(_s, d) {
+        raw = Buffer.concat([raw, d]);
+        if (raw.includes("\r\n\r\n")) upgraded.resolve();
+      },
+      close: () => rawClosed.resolve(),
+      error() {},
+    },
+  });
+  socket.write("GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  await upgraded.promise;
+  expect(raw.toString("latin1")).toStartWith("HTTP/1.1 101 ");
+  raw = raw.subarray(raw.indexOf("\r\n\r\n") + 4);
+  // Text frame, FIN=0, masked, payload "par".
+  const mask = [1, 2, 3, 4];
+  socket.write(new Uint8Array([0x01, 0x80 | 3, ...mask, ..."par".split("").map((ch, i) => ch.charCodeAt(0) ^ mask[i]!)]));
+  moving!.send("x");
+  expect(await moving!.next()).toBe("v1 g1 n1 moved=false x");
+
+  server.writeApp(wsApp(2));
+  expect((await server.reload()).code).toBe(0);
+  await rawClosed.promise;
+  // The server's close frame: opcode 8, code 1012.
+  expect([raw[0]! & 0x0f, raw.readUInt16BE(2)]).toEqual([8, 1012]);
+  moving!.send("y");
+  expect(await moving!.next()).toBe("v2 g2 n2 moved=true y");
+  socket.end();
+}, 120_000);
