@@ -261,12 +261,13 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
     } catch {
       remote = { address: c.socket.remoteAddress, port: 0 };
     }
+    // Taken now, at the boundary (onMovable runs synchronously there) with reading paused: the
+    // sender reads it later, when the session may no longer be movable (an app send meanwhile).
+    const record = link.snapshot();
     const released: ReleasedConnection = {
       fd,
       buffered: new Uint8Array(0), // the session holds what was read past the boundary: in the record
-      get websocket() {
-        return link.snapshot();
-      },
+      websocket: record,
       remote,
       get closed() {
         return c.state === State.Closed;
@@ -274,8 +275,16 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
       handedOver() {
         if (settled) return;
         settled = true;
+        if (!link.handedOver()) {
+          // Let go without ever being sent (refused twice by the receiver): it cannot stay
+          // here and did not move, so it closes cleanly with 1012 and the client reconnects.
+          c.state = State.Writing;
+          c.socket.resume();
+          link.cancelMove();
+          link.closeForRestart();
+          return;
+        }
         server.releasedCount++;
-        link.handedOver();
         c.dropAfterHandover();
       },
       keep() {

@@ -240,6 +240,8 @@ export class WebSocketLink {
   private moving = false;
   /** Reading was paused because the held bytes reached maxHeldBytes. */
   private pausedForHeld = false;
+  /** snapshot() was read (the record went, or is going, to the new owner). */
+  private snapshotTaken = false;
 
   constructor(
     private readonly conn: UpgradableConnection,
@@ -363,13 +365,16 @@ export class WebSocketLink {
 
   /** The record the new generation restores this WebSocket from (reading must be paused). */
   snapshot(): MovedWebSocket {
-    return this.session!.snapshot(this.ws.attached);
+    const record = this.session!.snapshot(this.ws.attached);
+    this.snapshotTaken = true;
+    return record;
   }
 
   /** The move was called off (release stopped, handoff failed): carry on here. */
   cancelMove(): void {
     if (!this.moving) return;
     this.moving = false;
+    this.snapshotTaken = false;
     if (this.pausedForHeld) {
       this.pausedForHeld = false;
       this.conn.socket.resume();
@@ -377,10 +382,22 @@ export class WebSocketLink {
     this.session?.cancelMove();
   }
 
-  /** The new generation has it: detach without a close (the app's onClose does not run here). */
-  handedOver(): void {
+  /**
+   * The new generation has it: detach without a close (the app's onClose does not run here).
+   * False when no record was ever sent (the sender let it go without sending it): the caller
+   * closes it with 1012 instead.
+   */
+  handedOver(): boolean {
+    if (!this.snapshotTaken) return false;
     this.moving = false;
     this.ended = true;
-    this.session!.handedOver();
+    try {
+      this.session!.handedOver();
+    } catch (err) {
+      // Bytes arrived after the record was taken (reading is paused first, so this should not
+      // happen): the new owner has the connection all the same; what it lacks is lost.
+      console.error("liveframe: a moved WebSocket lost bytes that arrived after its record was sent:", err);
+    }
+    return true;
   }
 }
