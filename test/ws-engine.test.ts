@@ -353,3 +353,26 @@ describe("backpressure", () => {
 // Unused opcode names keep the import list honest for readers of the frames above.
 void OP_PONG;
 void OP_PING;
+
+describe("liveframe only", () => {
+  test("a graceful stop() closes open WebSockets with 1001 (going away) and finishes", async () => {
+    const log: string[] = [];
+    const server = serve(honoApp(upgradeWebSocket, log), { port: 0, hostname: "127.0.0.1" });
+    cleanups.push(() => server.stop({ graceful: false }));
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+    const closed = Promise.withResolvers<number>();
+    ws.onclose = (e) => closed.resolve(e.code);
+    await new Promise<void>((resolve) => (ws.onopen = () => resolve()));
+    await server.stop({ graceful: true, timeoutMs: 10_000 });
+    expect(await closed.promise).toBe(1001);
+    expect(log).toEqual(["open ", "close 1001"]);
+    expect(server.counts.open).toBe(0);
+  });
+
+  test("bad websocket options are refused with what is wrong", () => {
+    const app = honoApp(upgradeWebSocket, []);
+    expect(() => serve(app, { port: 0, hostname: "127.0.0.1", websocket: { maxMessageBytes: -1 } })).toThrow(/invalid websocket options: maxMessageBytes: maxMessageBytes must be greater than 0/);
+    expect(() => serve(app, { port: 0, hostname: "127.0.0.1", websocket: { message: "no" } as never })).toThrow("liveframe: websocket.message must be a function");
+    expect(() => serve(app, { port: 0, hostname: "127.0.0.1", websocket: { idleTimeout: 5 } as never })).toThrow(/unknown option "idleTimeout"/);
+  });
+});
