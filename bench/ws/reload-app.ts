@@ -4,4 +4,5 @@ import { generation, upgradeWebSocket } from "../../src/index.ts";
 
 const app = new Hono();
 app.get("/ws", upgradeWebSocket(() => ({ onMessage: (e, ws) => ws.send(`${generation.number} ${e.data}`) })));
+app.get("/", (c) => c.text(`${generation.number} http`));
 export default app;
