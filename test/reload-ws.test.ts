@@ -245,3 +245,24 @@ test("a WebSocket stuck mid-message (a fragment, never finished) cannot move: cl
   expect(await moving!.next()).toBe("v2 g2 n2 moved=true y");
   socket.end();
 }, 120_000);
+
+test("a reload refused after the new generation booted (it has no file descriptors left for them all): nothing moves, every WebSocket stays open on the old generation", async () => {
+  // From generation 2 on the app holds 80 more fds (a leak): under ulimit -n 128 it cannot take 40 WebSockets.
+  const greedy = wsApp(1).replace(
+    "const app = new Hono();",
+    `import { openSync } from "node:fs";
+const held: number[] = [];
+if (Number(process.env.LIVEFRAME_GENERATION) >= 2) for (let i = 0; i < 80; i++) held.push(openSync("/dev/null", "r"));
+const app = new Hono();`,
+  );
+  const server = await startServer({ source: greedy, fdLimit: 128 });
+  const ws = await clients(server.port, 40);
+  for (const c of ws) c.send("a");
+  expect((await Promise.all(ws.map((c) => c.next()))).every((r) => r.startsWith("v1 g1 n1 moved=false a"))).toBe(true);
+  const r = await server.reload();
+  expect(r.code).toBe(1);
+  expect(r.stderr + r.stdout).toMatch(/nothing was handed over, and generation 1 keeps serving all \d+ connections/);
+  for (const c of ws) c.send("b");
+  expect((await Promise.all(ws.map((c) => c.next()))).every((r) => r.startsWith("v1 g1 n2 moved=false b"))).toBe(true);
+  expect(ws.map((c) => c.closedWith)).toEqual(ws.map(() => null));
+}, 120_000);
