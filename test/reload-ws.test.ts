@@ -19,6 +19,10 @@ const app = new Hono();
 const me = () => \`\${generation.number} \${process.pid}\`;
 ${withWs ? "" : "/*"}
 app.get("/ws", upgradeWebSocket(() => ({
+  onOpen(evt, ws) {
+    // A fresh WebSocket joins the topic "all"; a moved one brought its subscription along.
+    if (!(evt as any).moved) (ws.raw as any).subscribe("all");
+  },
   onMessage(evt, ws) {
     const raw = ws.raw as any;
     const n = (raw.attached?.n ?? 0) + 1;
@@ -26,6 +30,10 @@ app.get("/ws", upgradeWebSocket(() => ({
     ws.send(\`v${v} g\${generation.number} n\${n} moved=\${raw.moved} \${evt.data}\`);
   },
 })));
+app.get("/announce", (c) => {
+  (c.env as any).publish("all", "announce v${v}");
+  return c.text(String((c.env as any).subscriberCount("all")));
+});
 ${withWs ? "" : "*/"}
 app.get("*", (c) => c.text(\`\${me()} \${c.req.path}\`));
 export default app;
@@ -133,6 +141,9 @@ test("WebSockets move at a reload (no close, the new code answers, the attached 
     expect({ closed: c.closed, error: c.error }).toEqual({ closed: false, error: null });
   }
   expect(ws.map((c) => c.closedWith)).toEqual(ws.map(() => null));
+  // Their topic subscriptions moved with them: generation 2's publish reaches all 10.
+  expect(await (await fetch(`http://127.0.0.1:${server.port}/announce`)).text()).toBe("10");
+  expect(await Promise.all(ws.map((c) => c.next()))).toEqual(ws.map(() => "announce v2"));
   const gen1 = Number(/generation 1 pid (\d+)/.exec(server.log())?.[1]);
   expect(await waitGone(gen1, 15_000)).toBe(true);
 

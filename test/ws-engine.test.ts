@@ -376,3 +376,72 @@ describe("liveframe only", () => {
     expect(() => serve(app, { port: 0, hostname: "127.0.0.1", websocket: { idleTimeout: 5 } as never })).toThrow(/unknown option "idleTimeout"/);
   });
 });
+
+describe("Bun-style topics (ws.raw.subscribe / publish, c.env.publish / subscriberCount)", () => {
+  function roomApp(upgrade: typeof upgradeWebSocket) {
+    const app = new Hono();
+    app.get(
+      "/room",
+      upgrade((c) => {
+        const name = c.req.query("name") ?? "?";
+        return {
+          onOpen: (_e, ws) => (ws.raw as unknown as { subscribe(t: string): void }).subscribe("room"),
+          onMessage: (e, ws) => void (ws.raw as unknown as { publish(t: string, d: string): number }).publish("room", `${name}: ${e.data}`),
+        };
+      }),
+    );
+    app.get("/announce", (c) => {
+      const env = c.env as { publish(t: string, d: string): number; subscriberCount(t: string): number };
+      env.publish("room", "announce");
+      return c.text(String(env.subscriberCount("room")));
+    });
+    return app;
+  }
+  test("publish reaches the other subscribers, not the sender; server publish reaches all; a closed WebSocket leaves its topics", async () => {
+    const out: Record<Kind, string[]> = { bun: [], liveframe: [] };
+    for (const kind of ["bun", "liveframe"] as Kind[]) {
+      let port: number;
+      if (kind === "bun") {
+        const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: roomApp(bunUpgradeWebSocket as typeof upgradeWebSocket).fetch, websocket: bunWebsocket });
+        cleanups.push(() => server.stop(true));
+        port = server.port!;
+      } else {
+        const server = serve(roomApp(upgradeWebSocket), { port: 0, hostname: "127.0.0.1" });
+        cleanups.push(() => server.stop({ graceful: false }));
+        port = server.port;
+      }
+      const got: Record<string, string[]> = { a: [], b: [], c: [] };
+      const waiters: (() => void)[] = [];
+      const sockets: Record<string, WebSocket> = {};
+      await Promise.all(
+        ["a", "b", "c"].map((name) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/room?name=${name}`);
+          sockets[name] = ws;
+          ws.onmessage = (e) => {
+            got[name]!.push(String(e.data));
+            for (const w of waiters.splice(0)) w();
+          };
+          return new Promise<void>((resolve) => (ws.onopen = () => resolve()));
+        }),
+      );
+      const until = async (cond: () => boolean) => {
+        while (!cond()) await new Promise<void>((r) => waiters.push(r));
+      };
+      sockets.a!.send("hi");
+      await until(() => got.b!.length === 1 && got.c!.length === 1);
+      const count1 = await (await fetch(`http://127.0.0.1:${port}/announce`)).text();
+      await until(() => got.a!.length === 1 && got.b!.length === 2 && got.c!.length === 2);
+      const closed = new Promise<void>((r) => (sockets.c!.onclose = () => r()));
+      sockets.c!.close();
+      await closed;
+      // The server sees c's close before or after this request; ask until it has (bounded).
+      let count2 = "";
+      for (let i = 0; i < 100 && count2 !== "2"; i++) count2 = await (await fetch(`http://127.0.0.1:${port}/announce`)).text();
+      sockets.a!.close();
+      sockets.b!.close();
+      out[kind] = [`count ${count1}`, `count after close ${count2}`, ...Object.entries(got).map(([n, m]) => `${n}: ${m.slice(0, 2).join(" | ")}`)];
+    }
+    expect(out.liveframe).toEqual(out.bun);
+    expect(out.liveframe).toEqual(["count 3", "count after close 2", "a: announce", "b: a: hi | announce", "c: a: hi | announce"]);
+  });
+});

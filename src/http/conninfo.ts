@@ -11,6 +11,7 @@ import type { ConnInfo } from "hono/conninfo";
 import { getPeerName } from "../../ffi/index.ts";
 import { LiveRequest } from "./request.ts";
 import { upgradeRequest } from "./ws-link.ts";
+import type { Topics } from "../ws/topics.ts";
 
 /** What Bun's `server.requestIP(request)` returns (Bun's SocketAddress). */
 export interface PeerAddress {
@@ -53,9 +54,13 @@ export interface ServerEnv {
    * ignored), false otherwise. hono's upgradeWebSocket (from "liveframe") calls it.
    */
   upgrade(request: Request, options?: { data?: unknown; headers?: Record<string, string> | Headers }): boolean;
+  /** Sends to every WebSocket subscribed to `topic` in this process (Bun's server.publish). */
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean): number;
+  /** How many WebSockets of this process are subscribed to `topic` (Bun's server.subscriberCount). */
+  subscriberCount(topic: string): number;
 }
 
-export function createServerEnv(): ServerEnv {
+export function createServerEnv(topics: Topics | null = null): ServerEnv {
   return {
     requestIP(request: Request): PeerAddress | null {
       if (!(request instanceof LiveRequest)) return null;
@@ -64,6 +69,8 @@ export function createServerEnv(): ServerEnv {
     },
     timeout(_request: Request, _seconds: number): void {},
     upgrade: upgradeRequest,
+    publish: (topic, data, compress) => topics?.publish(String(topic), data, compress) ?? 0,
+    subscriberCount: (topic) => topics?.count(String(topic)) ?? 0,
   };
 }
 

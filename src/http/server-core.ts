@@ -11,6 +11,7 @@ import { parseServerOptions, type ServerLimits, type ServerOptions } from "./lim
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
 import { adoptWebSocket, webSocketConfig, type WebSocketConfig, type WebSocketServeOptions } from "./ws-link.ts";
 import type { MovedWebSocket } from "../ws/moved.ts";
+import { Topics } from "../ws/topics.ts";
 
 /** The clock tick that enforces timeouts: a quarter of the shortest timeout, within these bounds. */
 const MIN_TICK_MS = 25;
@@ -83,7 +84,9 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
   /** stop() was called: connections close once their current request is answered. */
   stopped = false;
   /** Passed as the second argument of app.fetch, as Bun.serve passes its server (c.env). */
-  readonly env: ServerEnv = createServerEnv();
+  /** Bun-style topics of this server's WebSockets (ws.subscribe, server.publish). */
+  readonly topics = new Topics();
+  readonly env: ServerEnv = createServerEnv(this.topics);
   /** WebSocket handlers and limits (ws-link.ts webSocketConfig: upgradeWebSocket's unless given). */
   readonly websocket: WebSocketConfig;
 

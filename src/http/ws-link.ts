@@ -21,6 +21,7 @@ import { WebSocketSession, type SessionOptions } from "../ws/session.ts";
 import type { MovedWebSocket } from "../ws/moved.ts";
 import type { FetchApp } from "./types.ts";
 import { LiveServerWebSocket } from "../ws/server-websocket.ts";
+import type { Topics } from "../ws/topics.ts";
 import { websocket as honoHandlers, type WebSocketHandlers } from "../ws/upgrade.ts";
 import { CloseCode } from "../ws/protocol.ts";
 import { State, type ConnectionCore } from "./connection-state.ts";
@@ -69,7 +70,7 @@ export function webSocketConfig(app: object, given: unknown): WebSocketConfig {
 
 /** The connection as this module needs it (connection.ts implements it). */
 export interface UpgradableConnection extends ConnectionCore {
-  readonly server: { readonly websocket?: WebSocketConfig; readonly releasing: unknown; moveWebSocket?(c: UpgradableConnection): void };
+  readonly server: { readonly websocket?: WebSocketConfig; readonly releasing: unknown; readonly topics?: Topics; moveWebSocket?(c: UpgradableConnection): void };
   readonly peer: PeerAddress | null;
   ws: WebSocketLink | null;
   /** HTTP is over on this connection: stop its parsing and timers; returns the bytes read past the request. */
@@ -176,7 +177,7 @@ function open(conn: UpgradableConnection, slot: UpgradeSlot, head: RequestHead):
   const url = `http://${head.host}${head.path}`;
   const link = new WebSocketLink(conn, config.handlers);
   const session = new WebSocketSession(link, link, { url, headers: fields, protocol: claimed.protocol, extensions: claimed.extensions }, config.session);
-  link.attach(session, new LiveServerWebSocket(session, claimed.data, conn.peer?.address ?? ""));
+  link.attach(session, new LiveServerWebSocket(session, claimed.data, conn.peer?.address ?? "", false, null, conn.server.topics ?? null));
   conn.ws = link;
   link.opened();
   if (leftover.byteLength > 0) session.receive(leftover);
@@ -205,12 +206,13 @@ export function adoptWebSocket(conn: UpgradableConnection, record: MovedWebSocke
       slots.delete(request);
       const session = WebSocketSession.restore(record, link, link, config.session);
       const claimed = slot.claimed;
-      link.attach(session, new LiveServerWebSocket(session, claimed?.data, conn.peer?.address ?? "", true, record.attached));
+      link.attach(session, new LiveServerWebSocket(session, claimed?.data, conn.peer?.address ?? "", true, record.attached, conn.server.topics ?? null));
       if (claimed === null) {
         link.takeEarly(); // dropped: the connection closes
         session.closeForRestart();
         return;
       }
+      for (const t of record.topics ?? []) link.ws.subscribe(t);
       link.opened();
       session.resume();
       link.takeEarly();
@@ -288,6 +290,7 @@ export class WebSocketLink {
   }
 
   onClose(code: number, reason: string): void {
+    this.ws.leaveTopics(); // as Bun: a closed WebSocket receives no more publishes
     if (this.appOpen) this.handlers.close(this.ws, code, reason);
   }
 
@@ -366,6 +369,8 @@ export class WebSocketLink {
   /** The record the new generation restores this WebSocket from (reading must be paused). */
   snapshot(): MovedWebSocket {
     const record = this.session!.snapshot(this.ws.attached);
+    const topics = this.ws.subscriptions;
+    if (topics.length > 0) record.topics = topics;
     this.snapshotTaken = true;
     return record;
   }
@@ -391,6 +396,7 @@ export class WebSocketLink {
     if (!this.snapshotTaken) return false;
     this.moving = false;
     this.ended = true;
+    this.ws.leaveTopics(); // its subscriptions went with it
     try {
       this.session!.handedOver();
     } catch (err) {
