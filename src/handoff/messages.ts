@@ -3,6 +3,7 @@
 // never a crash. File descriptors never appear in JSON: they ride beside the frame that names
 // them (see channel.ts), and a frame says only how many it carries.
 import { z } from "zod";
+import { movedWebSocketSchema } from "../ws/moved.ts";
 
 const generationNumber = z.number().int().positive();
 const count = z.number().int().nonnegative();
@@ -129,13 +130,23 @@ export type GenerationMessage = z.infer<typeof generationMessageSchema>;
 /** Base64 of bytes the old owner read but did not consume: at most one request head + body chunk. */
 const bufferedBytes = z.string().max(16 * 1024 * 1024);
 
+/** A WebSocket moving at a frame boundary (src/ws/moved.ts): what its new owner restores it from. */
+const movedWebSocket = movedWebSocketSchema;
+
 export const peerMessageSchema = z.discriminatedUnion("type", [
   /** Carries one fd per item, in order; at most 253 (SCM_MAX_FD). */
   z.object({
     type: z.literal("connections"),
     batch: count,
     items: z
-      .array(z.object({ buffered: bufferedBytes, remote: z.object({ address: z.string(), port: z.number().int() }) }))
+      .array(
+        z.object({
+          buffered: bufferedBytes,
+          remote: z.object({ address: z.string(), port: z.number().int() }),
+          /** Present when the connection is a WebSocket (issue 11): adopted as one, never parsed as HTTP. */
+          websocket: movedWebSocket.optional(),
+        }),
+      )
       .min(1)
       .max(253),
   }),
