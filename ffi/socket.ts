@@ -235,6 +235,8 @@ export interface ListenOptions {
   port: number;
   /** listen(2) backlog; the kernel caps it at net.core.somaxconn. */
   backlog: number;
+  /** SO_REUSEPORT: join (or start) a group of sockets on this address and port. */
+  reusePort?: boolean;
 }
 
 /**
@@ -246,6 +248,9 @@ export function createListener(opts: ListenOptions): { fd: number; address: Sock
   const fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC);
   try {
     setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    // One socket per worker slot in a reuseport group (--spread reuseport): the kernel spreads
+    // new connections over the group's sockets by a hash of their addresses.
+    if (opts.reusePort) setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1);
     if (family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts.hostname === "::" ? 0 : 1);
     check("bind", libc.bind(fd, ptr(bytes), bytes.byteLength), `${opts.hostname} port ${opts.port}`);
     check("listen", libc.listen(fd, opts.backlog));

@@ -16,6 +16,9 @@ export {
   type ServerEnv,
   type PeerAddress,
 } from "./http/index.ts";
+// WebSockets (hono/bun's upgradeWebSocket, served by the engine)
+export { upgradeWebSocket, WebSocketOpenEvent, LiveServerWebSocket, type LiveWebSocketData, type WebSocketHandlers, type WebSocketOptions } from "./ws/index.ts";
+export type { WebSocketServeOptions } from "./http/ws-link.ts";
 // reload layer
 export { generation, type GenerationInfo } from "./generation/info.ts";
 // state layer

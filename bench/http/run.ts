@@ -5,7 +5,7 @@
 // which the other load on a shared machine disturbs far less than requests/s. "raw ceiling" is
 // Bun.listen writing one precomputed response per request head (no parser, no app): the bound.
 //
-//   bun bench/http/run.ts [--duration 5] [--rounds 3] [--warmup 2] [--connections 64]
+//   bun bench/http/run.ts [--duration 5] [--rounds 3] [--warmup 2] [--connections 64] [--metrics on]
 import { spawn, spawnSync, type Subprocess } from "bun";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -20,6 +20,8 @@ const argsSchema = z.object({
   warmup: z.coerce.number().int().min(0).max(60).default(2),
   connections: z.coerce.number().int().min(1).max(10_000).default(64),
   only: z.string().optional(),
+  /** on: also run liveframe with request metrics counted (server-liveframe-metrics.ts), to read their cost. */
+  metrics: z.enum(["on", "off"]).default("off"),
 });
 
 interface Route {
@@ -47,6 +49,8 @@ const SERVERS: ServerSpec[] = [
   // Not a real server: the same fixed response to everything (see server-raw.ts). Shows the headroom.
   { name: "raw ceiling", cmd: [bun, join(here, "server-raw.ts")] },
 ];
+
+const METRICS_SERVER: ServerSpec = { name: "liveframe+metrics", cmd: [bun, join(here, "server-liveframe-metrics.ts")] };
 
 function ensureNode(): boolean {
   const r = spawnSync(["node", "--version"]);
@@ -135,7 +139,8 @@ function median(xs: number[]): number {
 export async function runHttpBench(argv: string[]): Promise<void> {
   const opts = parseBenchFlags("bench/http", argv, argsSchema);
   ensureWrk();
-  const specs = ensureNode() ? SERVERS : SERVERS.filter((s) => s.name !== "node");
+  const withNode = ensureNode() ? SERVERS : SERVERS.filter((s) => s.name !== "node");
+  const specs = opts.metrics === "on" ? [withNode[0]!, METRICS_SERVER, ...withNode.slice(1)] : withNode;
   const routes = opts.only ? ROUTES.filter((r) => r.name.startsWith(opts.only!)) : ROUTES;
   console.log(`machine: ${cpus().length} cpus (nproc), ${cpus()[0]?.model ?? "unknown CPU"}; bun ${Bun.version}; node ${spawnSync(["node", "--version"]).stdout.toString().trim() || "-"}`);
   console.log(`wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} rounds, ${opts.warmup}s warm-up per server and route; medians shown\n`);

@@ -2,6 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { usableCpus } from "../supervisor/cpus.ts";
 import { loadConfig, resolveOptions, validateOptions } from "./config.ts";
 import { DEFAULT_PORT } from "./options.ts";
 
@@ -89,4 +90,15 @@ test("engine limits come from the engine's schema: config and flags set them, on
   expect(o.server).toEqual({ maxBodyBytes: 1024, keepAliveTimeoutMs: 500 });
   expect(resolveOptions({}, undefined, cwd).server).toEqual({});
   expect(() => validateOptions({ maxBodyBytes: -5 }, { kind: "flags" })).toThrow("--max-body-bytes -5: maxBodyBytes must be greater than 0");
+});
+
+test("--workers takes a whole number from 1 to 256 or auto (the CPUs this process may use); --spread shared or reuseport; anything else names the flag and what is expected", async () => {
+  for (const bad of [0, 1.5, 257, "many", -2]) {
+    expect(() => validateOptions({ workers: bad }, { kind: "flags" })).toThrow(/--workers .*: expected a whole number of worker processes from 1 to 256, or "auto"/);
+  }
+  expect(() => validateOptions({ spread: "random" }, { kind: "flags" })).toThrow(/--spread "random": expected "shared" .* or "reuseport"/);
+  const cwd = dir();
+  expect(resolveOptions(validateOptions({}, { kind: "flags" }), undefined, cwd)).toMatchObject({ workers: 1, spread: "shared" });
+  expect(resolveOptions(validateOptions({ workers: 3, spread: "reuseport" }, { kind: "flags" }), undefined, cwd)).toMatchObject({ workers: 3, spread: "reuseport" });
+  expect(resolveOptions(validateOptions({ workers: "auto" }, { kind: "flags" }), undefined, cwd).workers).toBe(usableCpus());
 });

@@ -4,10 +4,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import type { z } from "zod";
+import { usableCpus } from "../supervisor/cpus.ts";
+import { MAX_WORKERS } from "../supervisor/types.ts";
 import { UsageError } from "./exit-codes.ts";
 import { cliOptionsSchema, type CliOptionsInput, ENGINE_OPTION_KEYS, OPTION_DEFAULTS } from "./options.ts";
 import { keyToFlag } from "./args.ts";
 import { closest } from "./suggest.ts";
+import { type MetricsAddress, parseMetricsAddress } from "../metrics/index.ts";
 
 /** Looked up in the working directory, in this order; the first that exists is used. */
 export const CONFIG_FILES = [
@@ -167,6 +170,12 @@ export interface ResolvedOptions {
   readonly drainTimeoutMs: number;
   readonly readyTimeoutMs: number;
   readonly health: boolean;
+  /** Where the supervisor serves /metrics (--metrics), when it does. */
+  readonly metrics?: MetricsAddress;
+  /** Worker processes per generation ("auto" resolved to the CPUs this process may use). */
+  readonly workers: number;
+  /** How connections reach the workers: one shared listener, or one reuseport socket per worker. */
+  readonly spread: "shared" | "reuseport";
   /** Engine limits the user set (flags or config); the engine defaults the rest. */
   readonly server: Record<string, unknown>;
   /** The config file used, if any. */
@@ -198,9 +207,20 @@ export function resolveOptions(flags: LiveframeConfig, config: LoadedConfig | un
     drainTimeoutMs: Math.round(merged.drainTimeout * 1000),
     readyTimeoutMs: Math.round(merged.timeout * 1000),
     health: merged.health,
+    ...metricsOption(merged.metrics),
+    workers: merged.workers === "auto" ? Math.min(usableCpus(), MAX_WORKERS) : merged.workers,
+    spread: merged.spread,
     server: Object.fromEntries(
       ENGINE_OPTION_KEYS.filter((k) => merged[k] !== undefined).map((k) => [k, merged[k]]),
     ),
     configPath: config?.path,
   };
+}
+
+/** The validated `metrics` option as an address (the schema has checked it parses). */
+function metricsOption(value: string | number | undefined): { metrics?: MetricsAddress } {
+  if (value === undefined) return {};
+  const parsed = parseMetricsAddress(value);
+  if (typeof parsed === "string") throw new UsageError(`--metrics ${String(value)}: ${parsed}`);
+  return { metrics: parsed };
 }

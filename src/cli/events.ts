@@ -24,8 +24,16 @@ export function describeReload(o: ReloadOutcome): string {
         : `, ${plural(o.busyDraining, "request")} still running in generation ${o.from}${o.drainDeadline ? ` (cut at ${o.drainDeadline.slice(11, 19)} UTC if not done)` : ""}`;
   } else line += `, ${plural(o.requestsDrained, "request")} drained`;
   line += `, ${ms(o.totalMs)} total`;
+  if (o.workers && o.workers.length > 1) line += ` (${describeWorkers(o)})`;
   if (o.drained && (o.drained.requestsCompleted || o.drained.requestsCut || o.drained.movedLate || o.drained.note)) line += `; ${describeDrained(o.drained)}`;
   return line;
+}
+
+/** "worker 0: 6 handed over, worker 1: 5 handed over, 1 still running" */
+function describeWorkers(o: ReloadOutcome): string {
+  return o
+    .workers!.map((w) => `worker ${w.worker}: ${w.connectionsMoved} handed over${w.busyDraining ? `, ${w.busyDraining} still running` : ""}`)
+    .join(", ");
 }
 
 /** "generation 3 drained: 2 requests completed, 0 cut, 2 connections handed over late" */
@@ -54,7 +62,7 @@ export function describeEvent(e: SupervisorEvent, c: Palette): string | undefine
       return c.red(outcome ? describeReload(outcome) : `reload failed: ${String(e.error ?? "unknown error")}`);
     case "generation-exited":
       if (e.expected === true) return undefined; // an old generation leaving after a reload, or a stop
-      return c.yellow(`generation ${String(e.generation ?? "?")} (pid ${String(e.pid ?? "?")}) exited${e.code !== undefined ? ` with code ${String(e.code)}` : ""}${e.signal ? ` by ${String(e.signal)}` : ""}`);
+      return c.yellow(`generation ${String(e.generation ?? "?")}${typeof e.worker === "number" ? ` worker ${e.worker}` : ""} (pid ${String(e.pid ?? "?")}) exited${e.code !== undefined ? ` with code ${String(e.code)}` : ""}${e.signal ? ` by ${String(e.signal)}` : ""}`);
     case "drained": {
       const d = {
         generation: Number(e.generation),
@@ -70,7 +78,7 @@ export function describeEvent(e: SupervisorEvent, c: Palette): string | undefine
     case "drain-cut":
       return c.yellow(`cutting generation ${String(e.generation)}'s ${String(e.busy)} busy connections: ${String(e.reason)}`);
     case "restarting":
-      return c.yellow(`restarting the app${e.delayMs !== undefined ? ` in ${ms(e.delayMs)}` : ""}${e.reason ? `: ${String(e.reason)}` : ""}`);
+      return c.yellow(`${typeof e.worker === "number" ? `worker ${e.worker}: ` : ""}restarting the app${e.delayMs !== undefined ? ` in ${ms(e.delayMs)}` : ""}${e.reason ? `: ${String(e.reason)}` : ""}`);
     case "stopping":
       return c.dim("stopping: finishing in-flight requests…");
     case "stopped":

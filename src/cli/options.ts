@@ -4,6 +4,8 @@
 import { z } from "zod";
 import { encodeSockAddr } from "../../ffi/index.ts";
 import { serverOptionsSchema } from "../http/index.ts";
+import { metricsAddressSchema } from "../metrics/index.ts";
+import { MAX_WORKERS } from "../supervisor/types.ts";
 import { type FlagSpec, keyToFlag } from "./args.ts";
 
 /** Where Hono and Bun examples serve; `npm run dev` in this repo serves http://localhost:3000. */
@@ -18,6 +20,15 @@ export const DEFAULT_RUNTIME_DIR = "./.liveframe";
 export const DEFAULT_DRAIN_TIMEOUT_S = 30;
 /** An app's start hook may warm caches or open pools; matches `reload --timeout`'s default. */
 export const DEFAULT_READY_TIMEOUT_S = 60;
+/** One process, as before --workers existed: more is a sizing decision (docs/deploy.md). */
+export const DEFAULT_WORKERS = 1;
+/**
+ * One listener every worker accepts on: a crashed worker's share is served by the others at
+ * once, and nothing can be queued on a socket nobody accepts on (docs/deploy.md has the numbers).
+ */
+export const DEFAULT_SPREAD = "shared";
+
+const WORKERS_EXPECTED = `expected a whole number of worker processes from 1 to ${MAX_WORKERS}, or "auto" (the CPUs this process may use)`;
 
 const seconds = (what: string) =>
   z
@@ -98,6 +109,25 @@ export const cliOptionsSchema = z
     health: z
       .boolean({ error: "expected true or false" })
       .describe("answer GET /__liveframe/health (200 when the generation is ready)"),
+    metrics: metricsAddressSchema.describe(
+      "serve Prometheus metrics at http://ADDR/metrics from the supervisor: HOST:PORT, [IPv6]:PORT, or PORT on 127.0.0.1 (off by default)",
+    ),
+    workers: z
+      .union(
+        [
+          z
+            .number({ error: WORKERS_EXPECTED })
+            .int({ error: WORKERS_EXPECTED })
+            .min(1, { error: WORKERS_EXPECTED })
+            .max(MAX_WORKERS, { error: WORKERS_EXPECTED }),
+          z.literal("auto", { error: WORKERS_EXPECTED }),
+        ],
+        { error: WORKERS_EXPECTED },
+      )
+      .describe(`worker processes per generation, sharing the listener and state; "auto": one per usable CPU (default ${DEFAULT_WORKERS})`),
+    spread: z
+      .enum(["shared", "reuseport"], { error: 'expected "shared" (every worker accepts on one listener) or "reuseport" (one SO_REUSEPORT socket per worker)' })
+      .describe(`with --workers: "shared" listener or one "reuseport" socket per worker (default ${DEFAULT_SPREAD}; docs/deploy.md)`),
   })
   .strict();
 
@@ -113,6 +143,8 @@ export const OPTION_DEFAULTS = {
   drainTimeout: DEFAULT_DRAIN_TIMEOUT_S,
   timeout: DEFAULT_READY_TIMEOUT_S,
   health: false,
+  workers: DEFAULT_WORKERS as number | "auto",
+  spread: DEFAULT_SPREAD as "shared" | "reuseport",
 } as const;
 
 function flagType(zodType: string): FlagSpec["type"] {
@@ -132,6 +164,9 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   },
   { name: "timeout", type: "number", value: "S", help: cliOptionsSchema.shape.timeout.description! },
   { name: "health", type: "boolean", help: cliOptionsSchema.shape.health.description! },
+  { name: "metrics", type: "string", value: "ADDR", help: cliOptionsSchema.shape.metrics.description! },
+  { name: "workers", type: "number", value: "N|auto", help: cliOptionsSchema.shape.workers.description! },
+  { name: "spread", type: "string", value: "HOW", help: cliOptionsSchema.shape.spread.description! },
   ...ENGINE_OPTION_KEYS.map(
     (key): FlagSpec => ({
       name: keyToFlag(key),

@@ -100,6 +100,8 @@ export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: Run
       server: options.server,
       ...(listenFds ? { listenFds } : {}),
       health: options.health,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.workers > 1 ? { workers: options.workers, spread: options.spread } : {}),
       onEvent: (e) => {
         const line = hooks.logs?.(e) === false ? undefined : describeEvent(e, ctx.color);
         if (line) ctx.out(`liveframe: ${line}`);
@@ -120,8 +122,11 @@ export async function runSupervisor(plan: ServePlan, ctx: CliContext, hooks: Run
   const port = listener?.port ?? options.port;
   const url = displayUrl(listener?.address ?? options.host, port);
   ctx.out(
-    `liveframe: listening on ${ctx.color.bold(url)} (supervisor pid ${status.supervisorPid}, generation ${status.generation} pid ${status.generationPid})`,
+    `liveframe: listening on ${ctx.color.bold(url)} (supervisor pid ${status.supervisorPid}, generation ${status.generation} ${
+      (status.workerPids?.length ?? 1) > 1 ? `worker pids ${status.workerPids!.join(" ")}` : `pid ${status.generationPid}`
+    })`,
   );
+  if (status.metricsUrl) ctx.out(`liveframe: metrics on ${ctx.color.bold(status.metricsUrl)}`);
   const exited = supervisor.exited.finally(() => notifier?.close());
   return { supervisor, url, port, exited };
 }

@@ -44,9 +44,17 @@ export const statusCommand: Command = {
     ctx.out(`${c.bold("supervisor")}   pid ${s.supervisorPid}, up ${duration(s.uptimeMs)}, runtime dir ${dir}${phase}`);
     const restarts = s.restarts > 0 ? c.yellow(`, ${s.restarts} crash restart${s.restarts === 1 ? "" : "s"}`) : "";
     ctx.out(`${c.bold("generation")}   ${s.generation} (pid ${s.generationPid})${restarts}`);
+    // Each worker of the serving generation (one line per slot with --workers N > 1).
+    if ((s.workers?.length ?? 0) > 1) {
+      for (const w of s.workers!) {
+        const note = w.phase !== "serving" ? c.yellow(`, ${w.phase}`) : w.restarts > 0 ? c.yellow(`, ${w.restarts} restart${w.restarts === 1 ? "" : "s"}`) : "";
+        ctx.out(`${c.bold("worker")} ${String(w.worker).padEnd(6)}pid ${w.pid} (generation ${w.generation}): ${w.connections} open connections, ${w.requests} requests served${note}`);
+      }
+    }
     for (const l of s.listeners) ctx.out(`${c.bold("listening")}    ${l.family} ${l.address}:${l.port}`);
     ctx.out(`${c.bold("standby")}      ${s.standbyPid ? `pid ${s.standbyPid} (runtime loaded, waiting for the next reload)` : "none ready"}`);
     ctx.out(`${c.bold("connections")}  ${s.connections}`);
+    if (s.metricsUrl) ctx.out(`${c.bold("metrics")}      ${s.metricsUrl}`);
     for (const d of s.draining ?? []) {
       ctx.out(
         `${c.bold("draining")}     generation ${d.generation} (pid ${d.pid}): ${d.busy} busy of ${d.open} connections, ` +

@@ -25,8 +25,11 @@ export interface GenerationEnv {
   /** Imports the app and runs its start hook (boot.ts loadApp). */
   loadApp(entry: string): Promise<LoadedApp>;
   createServer(app: FetchApp, options: Record<string, unknown>): HttpServer;
-  /** Makes the generation number visible to the app (LIVEFRAME_GENERATION) before it is imported. */
-  announceNumber(n: number): void;
+  /**
+   * Makes the generation number (LIVEFRAME_GENERATION), and with --workers the worker slot and
+   * count (LIVEFRAME_WORKER, LIVEFRAME_WORKERS), visible to the app before it is imported.
+   */
+  announceNumber(n: number, worker?: number, workers?: number): void;
   closeFd(fd: number): void;
   now(): number;
   sleep(ms: number): Promise<void>;

@@ -87,7 +87,7 @@ export class Generation {
   private async boot(c: BootConfig): Promise<void> {
     const started = this.env.now();
     this.config = c;
-    this.env.announceNumber(c.generation);
+    this.env.announceNumber(c.generation, c.worker ?? 0, c.workers ?? 1);
     try {
       this.loaded = await this.env.loadApp(c.entry);
       const app = c.health ? withHealth(this.loaded.app) : this.loaded.app;

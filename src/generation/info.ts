@@ -16,6 +16,12 @@ function number(): number {
   return known;
 }
 
+/** A whole number from the environment at least `min`, else `fallback`. */
+function envCount(name: string, min: number, fallback: number): number {
+  const n = Number(process.env[name]);
+  return Number.isInteger(n) && n >= min ? n : fallback;
+}
+
 export interface GenerationInfo {
   /** 1 for the first generation, +1 per successful reload or crash restart; 0 outside liveframe. */
   readonly number: number;
@@ -27,6 +33,13 @@ export interface GenerationInfo {
   readonly adoptedConnections: number;
   /** True when started by a liveframe supervisor. */
   readonly underLiveframe: boolean;
+  /**
+   * This process's worker slot, 0 to workers - 1 (`--workers N`): the same slot keeps its
+   * number across reloads and crash restarts. 0 outside liveframe.
+   */
+  readonly worker: number;
+  /** Worker processes in each generation (`--workers`); 1 outside liveframe. */
+  readonly workers: number;
 }
 
 export const generation: GenerationInfo = Object.freeze({
@@ -39,6 +52,12 @@ export const generation: GenerationInfo = Object.freeze({
   },
   get underLiveframe() {
     return number() > 0 && process.env.LIVEFRAME_RUNTIME_DIR !== undefined;
+  },
+  get worker() {
+    return number() > 0 ? envCount("LIVEFRAME_WORKER", 0, 0) : 0;
+  },
+  get workers() {
+    return number() > 0 ? envCount("LIVEFRAME_WORKERS", 1, 1) : 1;
   },
 });
 

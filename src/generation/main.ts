@@ -11,6 +11,7 @@ import { createServer } from "../http/index.ts";
 import { loadApp } from "./boot.ts";
 import type { GenerationEnv } from "./env.ts";
 import { Generation } from "./generation.ts";
+import { GenerationMetrics } from "../metrics/index.ts";
 
 const PR_SET_PDEATHSIG = 1;
 const SIGKILL = 9;
@@ -46,18 +47,23 @@ setCloexec(SUPERVISOR_CHANNEL.fds, true);
 const reserve = new FdReserve(SPARE_FDS);
 
 let supervisor: Channel<SupervisorMessage, GenerationMessage> | undefined;
+/** metrics: counts this process's requests and handovers in the supervisor's region (--metrics). */
+const metrics = new GenerationMetrics(process.pid, (line) => console.error(line));
 
 const env: GenerationEnv = {
   pid: process.pid,
   tell: (m) => {
+    metrics.told(m); // metrics: handover counts
     if (supervisor?.isOpen) supervisor.send(m);
   },
   openPeer: (ends, peer, handlers) => Channel.open<PeerMessage, PeerMessage>(ends, peerMessageSchema, peer, handlers, { reserve }),
   loadApp,
-  createServer: (app, options) => createServer(app, options as never),
-  announceNumber: (n) => {
-    // Which generation this is was unknown until boot; the app (and its children) read it here.
+  createServer: (app, options) => createServer(metrics.instrument(app), options as never), // metrics: count requests
+  announceNumber: (n, worker = 0, workers = 1) => {
+    // Which generation (and worker slot) this is was unknown until boot; the app (and its children) read it here.
     process.env.LIVEFRAME_GENERATION = String(n);
+    process.env.LIVEFRAME_WORKER = String(worker);
+    process.env.LIVEFRAME_WORKERS = String(workers);
   },
   closeFd: (fd) => void libc.close(fd),
   now: () => performance.now(),
@@ -75,7 +81,10 @@ supervisor = await Channel.open<SupervisorMessage, GenerationMessage>(
   supervisorMessageSchema,
   "supervisor",
   {
-    message: (m, fds) => void generation.receive(m, fds),
+    message: (m, fds) => {
+      if (m.type === "boot") metrics.boot(m.config); // metrics: map the region before the app is served
+      void generation.receive(m, fds);
+    },
     close: (error) => generation.supervisorGone(error),
     // Its fds were lost at the fd limit: the channel stays open and in step (never exit 71 for it).
     undelivered: (m, error) => generation.undelivered(m, error),

@@ -100,8 +100,9 @@ export class ConnectionSender {
         this.gone++;
         continue;
       }
-      const item = { buffered: Buffer.from(c.buffered).toString("base64"), remote: c.remote };
-      const size = item.buffered.length + item.remote.address.length + ITEM_OVERHEAD_BYTES;
+      const websocket = c.websocket;
+      const item: Item = { buffered: Buffer.from(c.buffered).toString("base64"), remote: c.remote, ...(websocket ? { websocket } : {}) };
+      const size = item.buffered.length + item.remote.address.length + ITEM_OVERHEAD_BYTES + (websocket ? JSON.stringify(websocket).length : 0);
       if (batch.length > 0 && bytes + size > this.budget) break;
       this.queued.shift();
       bytes += size;
@@ -209,7 +210,7 @@ export function adoptBatch(
     try {
       if (!item) throw new Error("no metadata for this fd");
       const buffered = item.buffered.length > 0 ? new Uint8Array(Buffer.from(item.buffered, "base64")) : undefined;
-      server.adopt(fd, buffered);
+      server.adopt(fd, buffered, item.websocket);
     } catch (err) {
       console.error(`liveframe: adopting a connection from ${item?.remote.address}:${item?.remote.port} failed: ${(err as Error).message}`);
       failed.push(i);

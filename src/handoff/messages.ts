@@ -3,6 +3,7 @@
 // never a crash. File descriptors never appear in JSON: they ride beside the frame that names
 // them (see channel.ts), and a frame says only how many it carries.
 import { z } from "zod";
+import { movedWebSocketSchema } from "../ws/moved.ts";
 
 const generationNumber = z.number().int().positive();
 const count = z.number().int().nonnegative();
@@ -26,6 +27,11 @@ export const bootConfigSchema = z.object({
   health: z.boolean(),
   drainTimeoutMs: ms,
   runtimeDir: z.string().min(1),
+  /** metrics: the region to count in, /proc/<supervisor pid>/fd/<fd> (absent: metrics off). */
+  metricsFile: z.string().min(1).optional(),
+  /** Extension: this process's worker slot (0-based) and the generation's worker count (--workers). */
+  worker: count.optional(),
+  workers: z.number().int().positive().optional(),
 });
 export type BootConfig = z.infer<typeof bootConfigSchema>;
 
@@ -124,13 +130,23 @@ export type GenerationMessage = z.infer<typeof generationMessageSchema>;
 /** Base64 of bytes the old owner read but did not consume: at most one request head + body chunk. */
 const bufferedBytes = z.string().max(16 * 1024 * 1024);
 
+/** A WebSocket moving at a frame boundary (src/ws/moved.ts): what its new owner restores it from. */
+const movedWebSocket = movedWebSocketSchema;
+
 export const peerMessageSchema = z.discriminatedUnion("type", [
   /** Carries one fd per item, in order; at most 253 (SCM_MAX_FD). */
   z.object({
     type: z.literal("connections"),
     batch: count,
     items: z
-      .array(z.object({ buffered: bufferedBytes, remote: z.object({ address: z.string(), port: z.number().int() }) }))
+      .array(
+        z.object({
+          buffered: bufferedBytes,
+          remote: z.object({ address: z.string(), port: z.number().int() }),
+          /** Present when the connection is a WebSocket (issue 11): adopted as one, never parsed as HTTP. */
+          websocket: movedWebSocket.optional(),
+        }),
+      )
       .min(1)
       .max(253),
   }),
@@ -206,6 +222,30 @@ export const reloadOutcomeSchema = z.object({
   error: z.string().optional(),
   reason: z.string().optional(),
   at: z.string().optional(),
+  /** Extension (--workers N > 1): each worker slot's part of the reload. */
+  workers: z
+    .array(
+      z.object({
+        worker: count,
+        ok: z.boolean(),
+        pid: z.number().int().optional(),
+        connectionsMoved: count,
+        busyDraining: count.optional(),
+        error: z.string().optional(),
+      }),
+    )
+    .optional(),
+});
+
+/** Extension: one worker of the serving generation (one per slot; one without --workers). */
+export const workerStatusSchema = z.object({
+  worker: count,
+  generation: count,
+  pid: z.number().int(),
+  connections: count,
+  requests: count,
+  phase: z.string(),
+  restarts: count,
 });
 
 export const statusReportSchema = z.object({
@@ -222,6 +262,10 @@ export const statusReportSchema = z.object({
   phase: z.string().optional(),
   draining: z.array(drainingGenerationSchema).optional(),
   readyTimeoutMs: ms.optional(),
+  /** metrics: where /metrics is served (--metrics). */
+  metricsUrl: z.string().optional(),
+  workerPids: z.array(z.number().int()).optional(),
+  workers: z.array(workerStatusSchema).optional(),
 });
 
 export const controlResponseSchema = z.discriminatedUnion("ok", [

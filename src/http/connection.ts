@@ -25,6 +25,7 @@ import { abortRequest, LiveRequest } from "./request.ts";
 import { handlerFailed, reject, respond } from "./response-writer.ts";
 import { normalizePath } from "./url.ts";
 import { Deadline, State, unreadBodyDrainable, type ConnectionCore, type ConnectionHost } from "./connection-state.ts";
+import { afterApp, beforeApp, hasUpgradeField, type WebSocketConfig, type WebSocketLink } from "./ws-link.ts";
 
 /**
  * After our FIN, how long the peer may keep its half of the connection open (we keep reading and
@@ -72,9 +73,11 @@ export class Connection implements ConnectionCore {
   requestDeadline = 0;
   /** The client's address, read when the connection opened (getConnInfo, requestIP). */
   readonly peer: PeerAddress | null;
+  /** Set once the connection was upgraded: from then on it carries a WebSocket (ws-link.ts), not HTTP. */
+  ws: WebSocketLink | null = null;
 
   constructor(
-    readonly server: ConnectionHost<Connection>,
+    readonly server: ConnectionHost<Connection> & { readonly websocket?: WebSocketConfig },
     readonly socket: Socket<any>,
   ) {
     this.outbox = new Outbox(socket);
@@ -86,6 +89,7 @@ export class Connection implements ConnectionCore {
   onData(data: Buffer): void {
     const st = this.state;
     if (st >= State.Closing) return;
+    if (this.ws !== null) return this.ws.receive(data);
     this.append(data);
     if (st === State.Head || st === State.Body) {
       this.process();
@@ -105,6 +109,7 @@ export class Connection implements ConnectionCore {
   /** The peer half-closed: finish what is in progress, then close; a partial request can never complete. */
   onEnd(): void {
     this.peerEnded = true;
+    if (this.ws !== null) return this.ws.peerEnded();
     // A FIN while the handler runs and nothing is written yet: the client went away as far as the
     // app can tell, so request.signal aborts (as Bun.serve does). A response the handler still
     // returns is written all the same (a half-closed client may be reading it), then we close.
@@ -116,6 +121,7 @@ export class Connection implements ConnectionCore {
   onClose(): void {
     if (this.state === State.Closed) return;
     this.state = State.Closed;
+    if (this.ws !== null) this.ws.transportClosed();
     if (this.request !== null) {
       abortRequest(this.request);
       this.request = null;
@@ -351,6 +357,9 @@ export class Connection implements ConnectionCore {
       url = `http://${urlHost}${path}`;
     }
     const req = (this.request = new LiveRequest(head.method, url, head, body, this.peer));
+    // A WebSocket upgrade: a bad version is answered before the app; env.upgrade() may claim it.
+    const upgrading = hasUpgradeField(head);
+    if (upgrading && !beforeApp(this, req as unknown as Request, head)) return;
     let res: unknown;
     try {
       // The env as Bun.serve passes its server: hono/bun's getConnInfo works unchanged.
@@ -359,6 +368,7 @@ export class Connection implements ConnectionCore {
       handlerFailed(this, err);
       return;
     }
+    if (upgrading) return afterApp(this, req as unknown as Request, head, res);
     if (res instanceof Promise || (typeof res === "object" && res !== null && typeof (res as PromiseLike<unknown>).then === "function")) {
       (res as PromiseLike<unknown>).then(
         (r) => respond(this, r),
@@ -427,6 +437,7 @@ export class Connection implements ConnectionCore {
   // ---- output -------------------------------------------------------------------------------
 
   onDrain(): void {
+    if (this.ws !== null && this.state < State.Closing) return this.ws.drained();
     if (!this.outbox.drain()) return;
     // Flushed: a connection that was waiting on the kernel is idle now (and releasable).
     if (this.state === State.Flushing || this.state === State.Head) this.backToHead();
@@ -455,6 +466,7 @@ export class Connection implements ConnectionCore {
   /** Graceful stop: close now if idle, else after the response in progress. */
   closeWhenIdle(): void {
     if (this.state === State.Released || this.state >= State.Closing) return;
+    if (this.ws !== null) return this.ws.closeGoingAway();
     this.keepAlive = false;
     if (this.isIdle) this.close();
   }
@@ -462,9 +474,32 @@ export class Connection implements ConnectionCore {
   /** Drain limit reached: cut now, whatever is pending. */
   cut(): void {
     if (this.state === State.Closed) return;
+    if (this.ws !== null && this.state < State.Closing) return this.ws.terminate();
     this.outbox.discard();
     if (this.state !== State.Closing) this.close();
     else this.socket.end();
+  }
+
+  // ---- WebSocket (ws-link.ts) --------------------------------------------------------------
+
+  /** The request was upgraded: HTTP parsing and its timers stop for good; returns the bytes read past the request. */
+  becomeWebSocket(): Uint8Array {
+    const rest = this.unconsumed();
+    this.buf = null;
+    this.bufStart = 0;
+    this.state = State.Writing; // neither idle nor releasable as an HTTP connection: busy until it closes
+    this.request = null;
+    this.head = null;
+    this.decoder = null;
+    this.keepAlive = false;
+    this.deadline = 0;
+    this.deadlineKind = Deadline.None;
+    this.requestDeadline = 0;
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+    return rest;
   }
 
   // ---- release (handoff) --------------------------------------------------------------------

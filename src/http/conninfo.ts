@@ -10,6 +10,8 @@ import type { Socket } from "bun";
 import type { ConnInfo } from "hono/conninfo";
 import { getPeerName } from "../../ffi/index.ts";
 import { LiveRequest } from "./request.ts";
+import { upgradeRequest } from "./ws-link.ts";
+import type { Topics } from "../ws/topics.ts";
 
 /** What Bun's `server.requestIP(request)` returns (Bun's SocketAddress). */
 export interface PeerAddress {
@@ -47,13 +49,18 @@ export interface ServerEnv {
    */
   timeout(request: Request, seconds: number): void;
   /**
-   * WebSocket upgrades are not supported by liveframe yet: throws a TypeError that says so, as
-   * Bun.serve's upgrade does when it was started without a `websocket` handler.
+   * Upgrades the request being served to a WebSocket, as Bun's server.upgrade: true when it is
+   * an acceptable WebSocket upgrade not upgraded yet (the Response the app returns is then
+   * ignored), false otherwise. hono's upgradeWebSocket (from "liveframe") calls it.
    */
-  upgrade(request: Request, options?: unknown): boolean;
+  upgrade(request: Request, options?: { data?: unknown; headers?: Record<string, string> | Headers }): boolean;
+  /** Sends to every WebSocket subscribed to `topic` in this process (Bun's server.publish). */
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean): number;
+  /** How many WebSockets of this process are subscribed to `topic` (Bun's server.subscriberCount). */
+  subscriberCount(topic: string): number;
 }
 
-export function createServerEnv(): ServerEnv {
+export function createServerEnv(topics: Topics | null = null): ServerEnv {
   return {
     requestIP(request: Request): PeerAddress | null {
       if (!(request instanceof LiveRequest)) return null;
@@ -61,12 +68,9 @@ export function createServerEnv(): ServerEnv {
       return p === null ? null : { address: p.address, family: p.family, port: p.port };
     },
     timeout(_request: Request, _seconds: number): void {},
-    upgrade(): boolean {
-      throw new TypeError(
-        "liveframe does not support WebSocket upgrades yet (server.upgrade, hono/bun's upgradeWebSocket): " +
-          "serve WebSockets from a separate Bun.serve({ websocket }) for now",
-      );
-    },
+    upgrade: upgradeRequest,
+    publish: (topic, data, compress) => topics?.publish(String(topic), data, compress) ?? 0,
+    subscriberCount: (topic) => topics?.count(String(topic)) ?? 0,
   };
 }
 

@@ -9,6 +9,9 @@ import { createServerEnv, type ServerEnv } from "./conninfo.ts";
 import { installResponseSource } from "./response-source.ts";
 import { parseServerOptions, type ServerLimits, type ServerOptions } from "./limits.ts";
 import type { ConnectionCounts, FetchApp, HttpServer, ReleasedConnection } from "./types.ts";
+import { adoptWebSocket, webSocketConfig, type WebSocketConfig, type WebSocketServeOptions } from "./ws-link.ts";
+import type { MovedWebSocket } from "../ws/moved.ts";
+import { Topics } from "../ws/topics.ts";
 
 /** The clock tick that enforces timeouts: a quarter of the shortest timeout, within these bounds. */
 const MIN_TICK_MS = 25;
@@ -20,6 +23,8 @@ const STOP_POLL_MS = 10;
 interface Pending {
   server: ServerCore;
   buffered: Uint8Array | undefined;
+  /** A WebSocket that moved here (adopt): restored, never parsed as HTTP. */
+  websocket?: MovedWebSocket;
 }
 
 const handlers: SocketHandler<any> = {
@@ -28,7 +33,9 @@ const handlers: SocketHandler<any> = {
     const conn = new Connection(pending.server, socket);
     socket.data = conn;
     pending.server.track(conn);
-    if (pending.buffered !== undefined && pending.buffered.byteLength > 0) {
+    if (pending.websocket !== undefined) {
+      adoptWebSocket(conn, pending.websocket, pending.server.app, pending.server.env);
+    } else if (pending.buffered !== undefined && pending.buffered.byteLength > 0) {
       conn.onData(Buffer.from(pending.buffered.buffer, pending.buffered.byteOffset, pending.buffered.byteLength));
     } else {
       conn.process(); // starts the idle keep-alive clock
@@ -77,16 +84,22 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
   /** stop() was called: connections close once their current request is answered. */
   stopped = false;
   /** Passed as the second argument of app.fetch, as Bun.serve passes its server (c.env). */
-  readonly env: ServerEnv = createServerEnv();
+  /** Bun-style topics of this server's WebSockets (ws.subscribe, server.publish). */
+  readonly topics = new Topics();
+  readonly env: ServerEnv = createServerEnv(this.topics);
+  /** WebSocket handlers and limits (ws-link.ts webSocketConfig: upgradeWebSocket's unless given). */
+  readonly websocket: WebSocketConfig;
 
   constructor(
     readonly app: FetchApp,
-    options?: ServerOptions,
+    options?: ServerOptions & { websocket?: WebSocketServeOptions },
   ) {
     if (app === null || typeof app !== "object" || typeof (app as FetchApp).fetch !== "function") {
       throw new TypeError("liveframe: the app must be an object with a fetch(request) method, e.g. a Hono app");
     }
-    this.limits = parseServerOptions(options);
+    const { websocket, ...httpOptions } = options ?? {};
+    this.websocket = webSocketConfig(app, websocket);
+    this.limits = parseServerOptions(httpOptions);
     installResponseSource();
     const l = this.limits;
     const shortest = Math.min(l.headersTimeoutMs, l.requestTimeoutMs, l.keepAliveTimeoutMs);
@@ -149,10 +162,10 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
     return this.gate.budget.limit;
   }
 
-  adopt(fd: number, buffered?: Uint8Array): void {
+  adopt(fd: number, buffered?: Uint8Array, websocket?: MovedWebSocket): void {
     if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`liveframe: adopt(fd) needs a connected socket fd, got ${fd}`);
     if (!isOpen(fd)) throw new Error(`liveframe: cannot adopt fd ${fd}: it is not open in this process (was it received with recvFds?)`);
-    const data: Pending = { server: this, buffered };
+    const data: Pending = { server: this, buffered, websocket };
     this.gate.adopted();
     this.startClock();
     const opening = Bun.connect({ fd, socket: handlers, data, allowHalfOpen: true } as any) as unknown as Promise<unknown>;
@@ -176,6 +189,7 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
   release(onReleasable: (c: ReleasedConnection) => void): void {
     if (typeof onReleasable !== "function") throw new TypeError("liveframe: release(onReleasable) needs a callback");
     this.releasing = onReleasable;
+    for (const c of [...this.conns]) if (c.ws !== null) this.moveWebSocket(c);
     for (const c of [...this.conns]) if (c.isIdle && !c.kept) this.releaseIdle(c);
   }
 
@@ -223,6 +237,77 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
     }
   }
 
+  /**
+   * A WebSocket while releasing: it moves at its next message boundary, with everything it sent
+   * flushed (WebSocketLink.prepareToMove), then is passed on like an idle HTTP connection, its
+   * MovedWebSocket record beside the fd. One that never reaches a boundary is closed with 1012
+   * at the drain deadline (closeBusy).
+   */
+  moveWebSocket(c: Connection): void {
+    const link = c.ws;
+    if (link === null || !link.canMove || c.kept || c.state >= State.Released) return;
+    link.prepareToMove(() => this.releaseWebSocket(c));
+  }
+
+  private releaseWebSocket(c: Connection): void {
+    const link = c.ws!;
+    const cb = this.releasing;
+    if (cb === null) return link.cancelMove();
+    c.pauseForRelease();
+    const server = this;
+    let settled = false;
+    const fd = (c.socket as unknown as { fd: number }).fd;
+    let remote: { address: string; port: number };
+    try {
+      const peer = getPeerName(fd);
+      remote = { address: peer.address, port: peer.port };
+    } catch {
+      remote = { address: c.socket.remoteAddress, port: 0 };
+    }
+    // Taken now, at the boundary (onMovable runs synchronously there) with reading paused: the
+    // sender reads it later, when the session may no longer be movable (an app send meanwhile).
+    const record = link.snapshot();
+    const released: ReleasedConnection = {
+      fd,
+      buffered: new Uint8Array(0), // the session holds what was read past the boundary: in the record
+      websocket: record,
+      remote,
+      get closed() {
+        return c.state === State.Closed;
+      },
+      handedOver() {
+        if (settled) return;
+        settled = true;
+        if (!link.handedOver()) {
+          // Let go without ever being sent (refused twice by the receiver): it cannot stay
+          // here and did not move, so it closes cleanly with 1012 and the client reconnects.
+          c.state = State.Writing;
+          c.socket.resume();
+          link.cancelMove();
+          link.closeForRestart();
+          return;
+        }
+        server.releasedCount++;
+        c.dropAfterHandover();
+      },
+      keep() {
+        if (settled) return;
+        settled = true;
+        if (c.state !== State.Released) return;
+        c.state = State.Writing;
+        c.kept = true; // not offered again during this release (it would loop)
+        c.socket.resume();
+        link.cancelMove();
+      },
+    };
+    try {
+      cb(released);
+    } catch (err) {
+      console.error("liveframe: the release callback threw; keeping the WebSocket here:", err);
+      released.keep();
+    }
+  }
+
   get counts(): ConnectionCounts {
     let idle = 0;
     let busy = 0;
@@ -240,7 +325,9 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
     for (const c of [...this.conns]) {
       if (!c.isIdle && c.state !== State.Released && c.state !== State.Closed) {
         cut++;
-        c.cut();
+        // A WebSocket that could not move in time: 1012 (service restart), the client reconnects.
+        if (c.ws !== null && c.state < State.Closing) c.ws.closeForRestart();
+        else c.cut();
       }
     }
     return cut;
@@ -250,7 +337,11 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
     this.releasing = null;
     // "Kept" means "not offered again during this release": with the release over, a later
     // release (to another peer) offers every idle connection again.
-    for (const c of this.conns) c.kept = false;
+    for (const c of this.conns) {
+      c.kept = false;
+      // A WebSocket waiting for its boundary carries on here (one already passed on is the sender's).
+      if (c.ws !== null && c.ws.isMoving && c.state !== State.Released) c.ws.cancelMove();
+    }
   }
 
   async stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void> {

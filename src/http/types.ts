@@ -1,4 +1,5 @@
 // The engine's public contract (see /work/brief.md "Engine"). The handoff layer builds on it.
+import type { MovedWebSocket } from "../ws/moved.ts";
 
 /** Anything with a WHATWG fetch handler: a Hono app, or `{ fetch(req) { … } }`. */
 export interface FetchApp {
@@ -32,6 +33,12 @@ export interface ReleasedConnection {
    * belong to something else: never send it; there is nothing left to hand over.
    */
   readonly closed: boolean;
+  /**
+   * Extension: set when the connection is a WebSocket paused at a message boundary (issue 11):
+   * the record its new owner restores it from (held bytes included; `buffered` is then empty).
+   * Read it when sending.
+   */
+  readonly websocket?: MovedWebSocket;
   /** The new owner has adopted it: drop this process's copy WITHOUT FIN or RST. */
   handedOver(): void;
   /** Handing over failed: resume serving it here. While releasing, it is offered again after its next request (not at once: that would loop). */
@@ -64,8 +71,12 @@ export interface HttpServer {
   adoptCapacity(): number;
   /** Extension: this process's fd limit (RLIMIT_NOFILE). */
   readonly fdLimit: number;
-  /** Serve an already-connected TCP fd; `buffered` (bytes read by the previous owner) is parsed first. */
-  adopt(fd: number, buffered?: Uint8Array): void;
+  /**
+   * Serve an already-connected TCP fd; `buffered` (bytes read by the previous owner) is parsed
+   * first. With `websocket`, the fd is a WebSocket that moved (issue 11): its upgrade request
+   * goes through this server's app, whose handler takes it over (onOpen with moved = true).
+   */
+  adopt(fd: number, buffered?: Uint8Array, websocket?: MovedWebSocket): void;
   /**
    * From now on every connection that is (or becomes) idle at a request boundary, with its
    * response fully flushed to the kernel, is paused and passed to onReleasable exactly once.

@@ -42,6 +42,9 @@ export class GenerationProcess {
   readonly pid: number;
   /** 0 while it stands by; set by boot(). */
   number = 0;
+  /** Its worker slot and the generation's worker count (boot config); named only when workers > 1. */
+  worker = 0;
+  workers = 1;
   /** It has imported liveframe's runtime and waits for its boot config. */
   standingBy = false;
   /** Process start → runtime imported, as the process measured it. */
@@ -114,6 +117,8 @@ export class GenerationProcess {
     };
     // Which generation it becomes is known only at boot (main.ts sets it then).
     delete env.LIVEFRAME_GENERATION;
+    delete env.LIVEFRAME_WORKER;
+    delete env.LIVEFRAME_WORKERS;
     try {
       proc = Bun.spawn([process.execPath, GENERATION_MAIN], {
         // Bun places extra stdio entries at fd 3, 4 in the child (without close-on-exec).
@@ -145,6 +150,8 @@ export class GenerationProcess {
   boot(config: BootConfig): boolean {
     if (!this.alive || this.peerHungUp()) return false;
     this.number = config.generation;
+    this.worker = config.worker ?? 0;
+    this.workers = config.workers ?? 1;
     this.bootSentAt = this.startedAt = performance.now();
     return this.send({ type: "boot", config });
   }
@@ -216,9 +223,10 @@ export class GenerationProcess {
     if (this.alive) this.proc.kill(9);
   }
 
-  /** "generation 3 (pid 123)", or "the standby process (pid 123)" before boot. */
+  /** "generation 3 (pid 123)", "generation 3 worker 1 (pid 123)" with --workers, or "the standby process (pid 123)" before boot. */
   get name(): string {
-    return this.number > 0 ? `generation ${this.number} (pid ${this.pid})` : `the standby process (pid ${this.pid})`;
+    const worker = this.workers > 1 ? ` worker ${this.worker}` : "";
+    return this.number > 0 ? `generation ${this.number}${worker} (pid ${this.pid})` : `the standby process (pid ${this.pid})`;
   }
 
   describeExit(): string {

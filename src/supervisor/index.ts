@@ -1,10 +1,12 @@
 // The supervisor: process lifecycle, control socket, signals, reload orchestration.
 import { z } from "zod";
 import { SupervisorProcess } from "./supervisor.ts";
+import { WorkerPool } from "./workers.ts";
 import { supervisorOptionsSchema, type Supervisor, type SupervisorOptions } from "./types.ts";
 
-export type { DrainingGeneration, ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorEventType, SupervisorOptions } from "./types.ts";
-export { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_READY_TIMEOUT_MS } from "./types.ts";
+export type { DrainingGeneration, ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorEventType, SupervisorOptions, WorkerReload, WorkerStatus } from "./types.ts";
+export { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_READY_TIMEOUT_MS, MAX_WORKERS } from "./types.ts";
+export { usableCpus } from "./cpus.ts";
 export { sendControl, type StopResult } from "./client.ts";
 
 /**
@@ -15,5 +17,6 @@ export { sendControl, type StopResult } from "./client.ts";
 export async function startSupervisor(o: SupervisorOptions): Promise<Supervisor> {
   const r = supervisorOptionsSchema.safeParse(o);
   if (!r.success) throw new Error(`invalid supervisor options: ${z.prettifyError(r.error)}`);
-  return SupervisorProcess.start(o);
+  // One worker keeps the single-process supervisor; N > 1 runs one slot of it per worker.
+  return (o.workers ?? 1) > 1 ? WorkerPool.start(o) : SupervisorProcess.start(o);
 }

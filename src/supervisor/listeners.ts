@@ -9,7 +9,7 @@ export interface Listener {
   info: ListenerInfo;
 }
 
-export function openListeners(o: { port: number; hostname: string; backlog: number; listenFds?: number[] }): Listener[] {
+export function openListeners(o: { port: number; hostname: string; backlog: number; listenFds?: number[]; reusePort?: boolean }): Listener[] {
   if (o.listenFds) {
     return o.listenFds.map((fd) => {
       let listening = false;
@@ -24,7 +24,7 @@ export function openListeners(o: { port: number; hostname: string; backlog: numb
     });
   }
   try {
-    const { fd, address } = createListener({ hostname: o.hostname, port: o.port, backlog: o.backlog });
+    const { fd, address } = createListener({ hostname: o.hostname, port: o.port, backlog: o.backlog, reusePort: o.reusePort });
     return [{ fd, info: { address: address.address, port: address.port, family: address.family } }];
   } catch (err) {
     if (err instanceof SysError && err.code === "EADDRINUSE") {
@@ -48,4 +48,21 @@ export function closeListeners(listeners: Listener[]): void {
       // already closed
     }
   }
+}
+
+/**
+ * --spread reuseport: one listener per worker slot, all in one SO_REUSEPORT group on the same
+ * port (the first picks it when the port is 0). The supervisor keeps every one open across
+ * generations: closing a socket of the group would drop the connections queued on it.
+ */
+export function openSlotListeners(o: { port: number; hostname: string; backlog: number }, slots: number): Listener[][] {
+  const first = openListeners({ ...o, reusePort: true });
+  const all = [first];
+  try {
+    for (let i = 1; i < slots; i++) all.push(openListeners({ ...o, port: first[0]!.info.port, reusePort: true }));
+  } catch (err) {
+    for (const l of all) closeListeners(l);
+    throw err;
+  }
+  return all;
 }

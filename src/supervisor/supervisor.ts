@@ -14,8 +14,21 @@ import { closeListeners, openListeners, type Listener } from "./listeners.ts";
 import { DrainingGenerations } from "./draining.ts";
 import { PhaseMachine } from "./phase.ts";
 import { prepareRuntimeDir } from "./runtime-dir.ts";
+import { MetricsEndpoint } from "../metrics/index.ts";
 import { changedFile, envKey, runtimeFingerprint } from "./standby.ts";
-import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
+import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions, WorkerStatus } from "./types.ts";
+import type { BootBarrier } from "./boot-barrier.ts";
+
+/**
+ * Which worker slot this supervisor runs (workers.ts runs one per slot with --workers N > 1).
+ * `shared`: the listeners, control socket and signals belong to the worker pool, not to it.
+ */
+export interface WorkerSlot {
+  worker: number;
+  workers: number;
+  shared: boolean;
+}
+const ONLY_SLOT: WorkerSlot = { worker: 0, workers: 1, shared: false };
 
 /** `status` shows this many recent reloads. */
 const RELOAD_HISTORY = 20;
@@ -78,10 +91,15 @@ export class SupervisorProcess implements Supervisor {
   private standbyTimer: ReturnType<typeof setTimeout> | null = null;
   /** Standbys in a row that died unused (reset when one is used). */
   private standbyFailures = 0;
+  /** metrics: the /metrics listener and counters region (--metrics), or null. */
+  private metrics: MetricsEndpoint | null = null;
+  /** metrics: false for a pool's slot, whose pool owns the endpoint (closes it, tells it the events). */
+  private ownsMetrics = true;
 
   private constructor(
     private readonly o: SupervisorOptions,
     private readonly listeners: Listener[],
+    readonly slot: WorkerSlot = ONLY_SLOT,
   ) {
     this.exited = new Promise((r) => (this.resolveExited = r));
     this.draining = new DrainingGenerations(o.drainTimeoutMs, (e) => this.emit(e));
@@ -92,11 +110,14 @@ export class SupervisorProcess implements Supervisor {
     const listeners = openListeners(o);
     const s = new SupervisorProcess(o, listeners);
     try {
+      // metrics: the region must exist before generation 1 boots; a bad address fails the start here.
+      if (o.metrics) s.metrics = MetricsEndpoint.start({ runtimeDir: o.runtimeDir, address: o.metrics, gauges: () => s.metricsGauges() });
       s.active = await s.bootGeneration();
       await s.listenOn(s.active, o.readyTimeoutMs);
     } catch (err) {
       for (const g of s.generations) g.kill();
       if (!o.listenFds) closeListeners(listeners);
+      s.metrics?.close(); // metrics
       throw err;
     }
     try {
@@ -104,6 +125,7 @@ export class SupervisorProcess implements Supervisor {
     } catch (err) {
       s.active.kill();
       if (!o.listenFds) closeListeners(listeners);
+      s.metrics?.close(); // metrics
       throw new Error(`cannot create the control socket ${controlPath}: ${(err as Error).message}`);
     }
     s.phase.serve();
@@ -111,6 +133,72 @@ export class SupervisorProcess implements Supervisor {
     s.emit({ type: "ready", generation: s.active.number, pid: s.active.pid, listeners: listeners.map((l) => l.info) });
     s.prepareStandby();
     return s;
+  }
+
+  /**
+   * One worker slot of a pool (workers.ts): its first generation boots and serves on the pool's
+   * listeners; no control socket, no signals, and its stop leaves the listeners open.
+   */
+  static async startWorker(o: SupervisorOptions, listeners: Listener[], slot: WorkerSlot, metrics?: MetricsEndpoint): Promise<SupervisorProcess> {
+    const s = new SupervisorProcess(o, listeners, slot);
+    // metrics: the pool's one endpoint; this slot's workers count in it under their slot.
+    s.metrics = metrics ?? null;
+    s.ownsMetrics = false;
+    try {
+      s.active = await s.bootGeneration();
+      await s.listenOn(s.active, o.readyTimeoutMs);
+    } catch (err) {
+      for (const g of s.generations) g.kill();
+      throw err;
+    }
+    s.phase.serve();
+    s.emit({ type: "ready", generation: s.active.number, pid: s.active.pid });
+    s.prepareStandby();
+    return s;
+  }
+
+  /** This slot's serving worker, for `status` (requests: responses it completed, as last reported). */
+  workerStatus(): WorkerStatus {
+    const g = this.active;
+    return {
+      worker: this.slot.worker,
+      generation: g.number,
+      pid: g.pid,
+      connections: g.alive ? g.counts.open : 0,
+      requests: g.counts.completed ?? 0,
+      phase: this.phase.name,
+      restarts: this.restarts,
+    };
+  }
+
+  /** Why a reload cannot start now (null: it can). The worker pool asks every slot first. */
+  reloadRefusal(): string | null {
+    return this.whyNoReloadNow();
+  }
+
+  /**
+   * Makes this slot's serving worker accept on `listeners` too (another slot's reuseport
+   * socket while that slot restarts). False if this slot is not serving or its worker cannot
+   * be told. It accepts there until it hands over (a reload's new worker gets only its own).
+   */
+  lend(listeners: Listener[]): boolean {
+    if (this.phase.name !== "serving" || !this.active.alive) return false;
+    return this.active.send({ type: "listen", listeners: listeners.map((l) => l.info) }, listeners.map((l) => l.fd));
+  }
+
+  /** Ends every process of this slot at once (a second stop signal; the pool's onStopSignal). */
+  killAll(): void {
+    for (const g of this.generations) g.kill();
+  }
+
+  /** The number the next generation of this slot gets. */
+  get nextGeneration(): number {
+    return this.nextNumber;
+  }
+
+  /** The pool gives every slot's next generation one number (a slot's crash restart may have used one). */
+  alignNextGeneration(n: number): void {
+    if (n > this.nextNumber) this.nextNumber = n;
   }
 
   status(): StatusReport {
@@ -130,10 +218,34 @@ export class SupervisorProcess implements Supervisor {
       phase: this.phase.name,
       draining: this.draining.report(),
       readyTimeoutMs: this.o.readyTimeoutMs,
+      ...(this.metrics ? { metricsUrl: this.metrics.url } : {}), // metrics
+      workerPids: [this.active.pid],
+      workers: [this.workerStatus()],
     };
   }
 
-  async reload(opts: { timeoutMs?: number; reason?: string } = {}): Promise<ReloadOutcome> {
+  /** metrics: what only the supervisor knows at scrape time (the pool asks each slot's openConnections). */
+  private metricsGauges(): { openConnections: number[]; generation: number } {
+    return { openConnections: [this.openConnections()], generation: this.active?.number ?? 0 };
+  }
+
+  /** Client connections held by every live generation of this slot (serving, draining), as last reported. */
+  openConnections(): number {
+    let open = 0;
+    for (const g of this.generations) if (g.alive) open += g.counts.open;
+    return open;
+  }
+
+  /** The generation this slot serves now (0 before its first serves). */
+  get servingGeneration(): number {
+    return this.active?.number ?? 0;
+  }
+
+  /**
+   * `barrier` (the worker pool's): once this slot's new generation has booted, wait until every
+   * slot's has; if any failed, this one is killed too and every old worker keeps serving.
+   */
+  async reload(opts: { timeoutMs?: number; reason?: string } = {}, barrier?: BootBarrier): Promise<ReloadOutcome> {
     let from = this.active;
     const refused = (error: string): ReloadOutcome => {
       const outcome: ReloadOutcome = {
@@ -151,16 +263,23 @@ export class SupervisorProcess implements Supervisor {
       return outcome;
     };
     const notNow = this.whyNoReloadNow();
-    if (notNow !== null) return refused(notNow);
+    if (notNow !== null) {
+      barrier?.failed(this.slot.worker, new Error(notNow));
+      return refused(notNow);
+    }
     // The runtime dir may have been removed since the last look: put it back first, and never
     // start a generation whose state file went away (it would start that state empty).
     this.control?.ensure();
     const lost = (await this.control?.waitForStateFiles()) ?? [];
-    if (lost.length > 0) return refused(missingStateMessage(lost));
+    if (lost.length > 0) {
+      barrier?.failed(this.slot.worker, new Error(missingStateMessage(lost)));
+      return refused(missingStateMessage(lost));
+    }
     // A reload, restart or stop may have begun (or a restart come and gone) while this one waited.
     const stillNot = this.whyNoReloadNow();
     if (stillNot !== null || this.active !== from) {
       from = this.active;
+      barrier?.failed(this.slot.worker, new Error(stillNot ?? "a crashed generation was replaced"));
       return refused(`${stillNot ?? "a crashed generation was replaced"} while this reload waited for a state file: retry`);
     }
     const timeoutMs = opts.timeoutMs ?? this.o.readyTimeoutMs;
@@ -171,7 +290,14 @@ export class SupervisorProcess implements Supervisor {
     let next: GenerationProcess | undefined;
     let outcome: ReloadOutcome;
     try {
-      next = await this.bootGeneration(timeoutMs, (g) => (reloading.next = g));
+      try {
+        next = await this.bootGeneration(timeoutMs, (g) => (reloading.next = g));
+      } catch (err) {
+        barrier?.failed(this.slot.worker, err as Error);
+        throw err;
+      }
+      // Every slot's new worker must have booted before any takes over (all or nothing).
+      if (barrier) await barrier.booted(this.slot.worker);
       this.abandonIfStopping(next, "reload");
       const readyMs = performance.now() - t0;
       // The new generation holds fds for the old one's connections rather than fill up from the backlog.
@@ -284,6 +410,8 @@ export class SupervisorProcess implements Supervisor {
       health: this.o.health ?? false,
       drainTimeoutMs: this.o.drainTimeoutMs,
       runtimeDir: this.o.runtimeDir,
+      ...(this.metrics ? { metricsFile: this.metrics.file } : {}), // metrics
+      ...(this.slot.workers > 1 ? { worker: this.slot.worker, workers: this.slot.workers } : {}),
     };
     const env = this.generationEnv();
     let g = await this.takeStandby(env);
@@ -742,17 +870,19 @@ export class SupervisorProcess implements Supervisor {
     }, this.o.drainTimeoutMs + STOP_GRACE_MS);
     await Promise.all(live.map((g) => g.exited));
     clearTimeout(killer);
-    if (!this.o.listenFds) closeListeners(this.listeners);
+    if (!this.o.listenFds && !this.slot.shared) closeListeners(this.listeners);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     this.emit({ type: "stopped", code: 0 });
     // Answer a pending `liveframe stop` before the control socket goes away.
     setTimeout(() => {
       this.control?.stop();
+      if (this.ownsMetrics) this.metrics?.close(); // metrics
       this.resolveExited(0);
     }, 50);
   }
 
   private emit(e: SupervisorEvent): void {
+    if (this.ownsMetrics) this.metrics?.observe(e); // metrics: reloads, restarts, exits (a pool's slot: the pool tells it)
     try {
       this.o.onEvent?.(e);
     } catch (err) {

@@ -7,6 +7,11 @@ import type { ListenerInfo } from "../handoff/index.ts";
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 /** An app's start hook may warm caches or open pools. */
 export const DEFAULT_READY_TIMEOUT_MS = 60_000;
+/**
+ * Worker processes per generation, at most: far beyond any core count a single listener
+ * serves well, and it bounds the processes (and standbys) one typo could start.
+ */
+export const MAX_WORKERS = 256;
 
 export const supervisorOptionsSchema = z.object({
   entry: z.string().min(1, "expected the absolute path of the app module").refine((p) => p.startsWith("/"), {
@@ -25,6 +30,9 @@ export const supervisorOptionsSchema = z.object({
   onEvent: z.unknown().optional(),
   handleSignals: z.boolean().optional(),
   standby: z.boolean().optional(),
+  metrics: z.object({ host: z.string().min(1), port: z.number().int().min(0).max(65535) }).optional(),
+  workers: z.number().int().min(1).max(MAX_WORKERS).optional(),
+  spread: z.enum(["shared", "reuseport"]).optional(),
 });
 
 export type SupervisorEventType =
@@ -77,6 +85,44 @@ export interface SupervisorOptions {
    * so a reload or restart only imports the app (default true; false spawns it cold).
    */
   standby?: boolean;
+  /** Extension (metrics): serve Prometheus metrics at http://host:port/metrics (src/metrics). */
+  metrics?: { host: string; port: number };
+  /**
+   * Extension: worker processes per generation (default 1). They share the supervisor's
+   * listener and the state region; each slot reloads and restarts on its own (workers.ts).
+   */
+  workers?: number;
+  /**
+   * Extension: how connections reach the workers (workers > 1). "shared" (default): every
+   * worker accepts on the one listener. "reuseport": one SO_REUSEPORT socket per slot, which
+   * the supervisor keeps open across generations. Ignored with listenFds (systemd's sockets).
+   */
+  spread?: "shared" | "reuseport";
+}
+
+/** Extension: one worker slot's part of a reload of N workers. */
+export interface WorkerReload {
+  /** 0-based slot. */
+  worker: number;
+  ok: boolean;
+  pid?: number;
+  connectionsMoved: number;
+  busyDraining?: number;
+  error?: string;
+}
+
+/** Extension: one worker of the serving generation, as `status` shows it. */
+export interface WorkerStatus {
+  /** 0-based slot. */
+  worker: number;
+  generation: number;
+  pid: number;
+  /** Connections open, and requests answered since it started (as last reported, every 500 ms). */
+  connections: number;
+  requests: number;
+  /** booting, serving, reloading, restarting or stopping: this slot's phase. */
+  phase: string;
+  restarts: number;
 }
 
 export interface ReloadOutcome {
@@ -114,6 +160,8 @@ export interface ReloadOutcome {
   reason?: string;
   /** Extension: ISO time the reload started. */
   at?: string;
+  /** Extension: with --workers N > 1, each worker's part (what moved to the new worker of its slot). */
+  workers?: WorkerReload[];
 }
 
 export interface StatusReport {
@@ -137,6 +185,12 @@ export interface StatusReport {
   draining?: DrainingGeneration[];
   /** Extension: the ready timeout (`start --timeout`) a reload without --timeout uses. */
   readyTimeoutMs?: number;
+  /** Extension (metrics): where the metrics are served, when they are. */
+  metricsUrl?: string;
+  /** Extension: the serving generation's worker pids, by slot (one without --workers). */
+  workerPids?: number[];
+  /** Extension: each worker of the serving generation, by slot. */
+  workers?: WorkerStatus[];
 }
 
 export interface DrainingGeneration {

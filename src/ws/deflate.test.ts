@@ -13,7 +13,7 @@ import { concat, frame } from "./testing/frames.ts";
 import { defaultSessionOptions, WebSocketSession } from "./session.ts";
 import { FakeTransport } from "./testing/fakes.ts";
 import { upgradeWebSocket } from "./upgrade.ts";
-import { startLoopbackServer } from "./testing/loopback-server.ts";
+import { serve } from "../http/serve.ts";
 import { RealWebSocket } from "./testing/real-ws.ts";
 
 const cleanups = cleanupAfterEach();
@@ -185,8 +185,9 @@ describe("real clients exchange compressed messages, on Bun.serve and liveframe 
   }
   function servers(): { name: string; port: number }[] {
     const bun = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app(bunUpgradeWebSocket as typeof upgradeWebSocket).fetch, websocket: { ...bunWebsocket, perMessageDeflate: true } });
-    const live = startLoopbackServer(app(upgradeWebSocket), { perMessageDeflate: true });
-    cleanups.push(() => bun.stop(true), () => live.stop());
+    // The engine, with the option as an app passes it (upgradeWebSocket's handlers kept).
+    const live = serve(app(upgradeWebSocket), { port: 0, hostname: "127.0.0.1", websocket: { perMessageDeflate: true } });
+    cleanups.push(() => bun.stop(true), () => live.stop({ graceful: false }));
     return [
       { name: "bun", port: bun.port! },
       { name: "liveframe", port: live.port },

@@ -1,5 +1,5 @@
-// The WebSocket engine's surface (issue 11). Not wired into the HTTP engine yet: see upgrade.ts
-// for the contract the engine fulfils when it is.
+// The WebSocket engine's surface (issue 11). The HTTP engine serves it through src/http/ws-link.ts
+// (the contract is in upgrade.ts's header).
 export { upgradeWebSocket, websocket, WebSocketOpenEvent, type WebSocketServer, type LiveWebSocketData, type WebSocketHandlers } from "./upgrade.ts";
 export { LiveServerWebSocket } from "./server-websocket.ts";
 export { WebSocketSession, defaultSessionOptions, systemClock, ReadyState, type SessionOptions, type SessionHandler, type WsTransport, type WsClock, type UpgradeInfo } from "./session.ts";

@@ -1,13 +1,13 @@
 // Real clients on real loopback sockets. The same Hono app runs twice: on Bun.serve with hono/bun's
-// upgradeWebSocket, and on the loopback test server with liveframe's (the one-import change an app
-// makes). Each scenario's transcript (what the app saw, what the client saw) must be identical,
+// upgradeWebSocket, and on liveframe's engine (serve()) with liveframe's (the one-import change an
+// app makes). Each scenario's transcript (what the app saw, what the client saw) must be identical,
 // and must be what the scenario expects (so two equally broken servers cannot pass).
 import { describe, expect, test } from "bun:test";
 import { cleanupAfterEach } from "../../test/support/cleanups.ts";
 import { Hono } from "hono";
 import { upgradeWebSocket as bunUpgradeWebSocket, websocket as bunWebsocket } from "hono/bun";
 import { upgradeWebSocket } from "./upgrade.ts";
-import { startLoopbackServer } from "./testing/loopback-server.ts";
+import { serve } from "../http/serve.ts";
 import { RealWebSocket } from "./testing/real-ws.ts";
 import { closePayload, concat, frame, readServerFrames } from "./testing/frames.ts";
 import { OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT } from "./protocol.ts";
@@ -65,8 +65,8 @@ function onLiveframe(): Target {
   const log: string[] = [];
   const { promise, resolve } = Promise.withResolvers<void>();
   const app = makeApp(upgradeWebSocket, log, resolve);
-  const server = startLoopbackServer(app);
-  cleanups.push(() => server.stop());
+  const server = serve(app, { port: 0, hostname: "127.0.0.1" });
+  cleanups.push(() => server.stop({ graceful: false }));
   return { port: server.port, log, appClosed: promise };
 }
 

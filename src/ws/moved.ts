@@ -21,6 +21,8 @@ export const movedWebSocketSchema = z
     held: z.base64(),
     /** The JSON value the app attached to this WebSocket. */
     attached: z.json(),
+    /** The topics it is subscribed to (ws.subscribe), absent for none. */
+    topics: z.array(z.string()).optional(),
   })
   .strict();
 

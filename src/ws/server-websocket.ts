@@ -3,10 +3,12 @@
 // plus the two things a WebSocket that moves between generations needs: `moved` and `attach`.
 import type { JsonValue } from "./json.ts";
 import type { WebSocketSession } from "./session.ts";
+import type { Topics } from "./topics.ts";
 
 export class LiveServerWebSocket<T = unknown> {
   /** The JSON value that moves with this WebSocket to the next generation (see attach). */
   private attachedValue: JsonValue = null;
+  private readonly topicSet = new Set<string>();
 
   constructor(
     private readonly session: WebSocketSession,
@@ -16,8 +18,43 @@ export class LiveServerWebSocket<T = unknown> {
     /** True when this WebSocket was opened by a previous generation and moved here. */
     readonly moved = false,
     attached: JsonValue = null,
+    /** The server's topics (ws.subscribe / publish); none outside the engine. */
+    private readonly topics: Topics | null = null,
   ) {
     this.attachedValue = attached;
+  }
+
+  // ---- topics (Bun's API) ----
+
+  subscribe(topic: string): void {
+    if (this.topics === null || this.readyState !== 1) return;
+    this.topicSet.add(String(topic));
+    this.topics.subscribe(String(topic), this);
+  }
+
+  unsubscribe(topic: string): void {
+    this.topicSet.delete(String(topic));
+    this.topics?.unsubscribe(String(topic), this);
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.topicSet.has(String(topic));
+  }
+
+  /** The topics this WebSocket is subscribed to (they move with it on reload). */
+  get subscriptions(): string[] {
+    return [...this.topicSet];
+  }
+
+  /** Sends to every other subscriber of `topic` (as Bun's ws.publish: not to this one). */
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean): number {
+    return this.topics?.publish(String(topic), data, compress, this) ?? 0;
+  }
+
+  /** Closed or moved away: out of every topic. */
+  leaveTopics(): void {
+    for (const t of this.topicSet) this.topics?.unsubscribe(t, this);
+    this.topicSet.clear();
   }
 
   get readyState(): 0 | 1 | 2 | 3 {

@@ -1,0 +1,94 @@
+// `bun bench/ws/echo.ts [--seconds N] [--connections N] [--rounds N]`: WebSocket echo messages
+// per second on liveframe's engine (serve() with liveframe's upgradeWebSocket) against Bun.serve
+// with hono/bun's, the same Hono app and the same client process (Bun's WebSocket client, each
+// connection keeping one 32-byte text message in flight). Servers alternate within each round,
+// so a busy machine slows both; only the same-run ratio means much (issue 11: ≥ 0.8×).
+import { z } from "zod";
+import { parseBenchFlags } from "../support.ts";
+
+const role = process.argv[2];
+
+if (role === "--server") {
+  const variant = process.argv[3];
+  const { Hono } = await import("hono");
+  const make = (upgrade: any) => {
+    const app = new Hono();
+    app.get("/ws", upgrade(() => ({ onMessage: (e: MessageEvent, ws: { send(d: unknown): void }) => ws.send(e.data) })));
+    return app;
+  };
+  let port: number;
+  if (variant === "bun") {
+    const { upgradeWebSocket, websocket } = await import("hono/bun");
+    port = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: make(upgradeWebSocket).fetch, websocket }).port!;
+  } else {
+    const { serve, upgradeWebSocket } = await import("../../src/index.ts");
+    port = serve(make(upgradeWebSocket), { port: 0, hostname: "127.0.0.1" }).port;
+  }
+  console.log(port);
+  await new Promise(() => {}); // until killed
+} else if (role === "--client") {
+  const [port, connections, seconds] = process.argv.slice(3).map(Number) as [number, number, number];
+  const msg = "x".repeat(32);
+  let count = 0;
+  let running = true;
+  const sockets: WebSocket[] = [];
+  await Promise.all(
+    Array.from({ length: connections }, () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      sockets.push(ws);
+      ws.onmessage = () => {
+        count++;
+        if (running) ws.send(msg);
+      };
+      return new Promise<void>((resolve, reject) => {
+        ws.onopen = () => resolve();
+        ws.onerror = () => reject(new Error("connect failed"));
+      });
+    }),
+  );
+  for (const ws of sockets) ws.send(msg);
+  await Bun.sleep(500); // warm-up
+  const start = count;
+  const t0 = performance.now();
+  await Bun.sleep(seconds * 1000);
+  const n = count - start;
+  const ms = performance.now() - t0;
+  running = false;
+  for (const ws of sockets) ws.close();
+  console.log(Math.round(n / (ms / 1000)));
+  process.exit(0);
+} else {
+  const flags = parseBenchFlags(
+    "bench/ws/echo",
+    process.argv.slice(2),
+    z.object({
+      seconds: z.coerce.number().positive().default(3),
+      connections: z.coerce.number().int().positive().default(50),
+      rounds: z.coerce.number().int().positive().default(2),
+    }),
+  );
+  const results: Record<string, number[]> = { bun: [], liveframe: [] };
+  for (let r = 0; r < flags.rounds; r++) {
+    for (const variant of (r % 2 === 0 ? ["bun", "liveframe"] : ["liveframe", "bun"]) as ("bun" | "liveframe")[]) {
+      const server = Bun.spawn([process.execPath, import.meta.path, "--server", variant], { stdout: "pipe", stderr: "inherit" });
+      try {
+        const reader = server.stdout.getReader();
+        const { value } = await reader.read();
+        const port = Number(new TextDecoder().decode(value).trim());
+        const client = Bun.spawn([process.execPath, import.meta.path, "--client", String(port), String(flags.connections), String(flags.seconds)], { stdout: "pipe", stderr: "inherit" });
+        const out = await new Response(client.stdout).text();
+        if ((await client.exited) !== 0) throw new Error(`client failed against ${variant}`);
+        results[variant]!.push(Number(out.trim()));
+      } finally {
+        server.kill();
+        await server.exited;
+      }
+    }
+  }
+  const best = (xs: number[]) => Math.max(...xs);
+  console.log(`echo, ${flags.connections} connections × 1 message in flight, ${flags.seconds} s, best of ${flags.rounds}`);
+  console.log(`| server | messages/s | all rounds |\n|---|---|---|`);
+  console.log(`| Bun.serve + hono/bun | ${best(results.bun!)} | ${results.bun!.join(", ")} |`);
+  console.log(`| liveframe serve() + upgradeWebSocket | ${best(results.liveframe!)} | ${results.liveframe!.join(", ")} |`);
+  console.log(`ratio liveframe / Bun.serve: ${(best(results.liveframe!) / best(results.bun!)).toFixed(2)}×`);
+}
