@@ -18,6 +18,7 @@ import { MetricsEndpoint } from "../metrics/index.ts";
 import { changedFile, envKey, runtimeFingerprint } from "./standby.ts";
 import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions, WorkerStatus } from "./types.ts";
 import type { BootBarrier } from "./boot-barrier.ts";
+import { answerControl, installSignals, type Front } from "./front.ts";
 
 /**
  * Which worker slot this supervisor runs (workers.ts runs one per slot with --workers N > 1).
@@ -73,7 +74,7 @@ interface Standby {
   fingerprint: string;
 }
 
-export class SupervisorProcess implements Supervisor {
+export class SupervisorProcess implements Supervisor, Front {
   readonly exited: Promise<number>;
   private resolveExited!: (code: number) => void;
   private active!: GenerationProcess;
@@ -86,7 +87,7 @@ export class SupervisorProcess implements Supervisor {
   private crashesInARow = 0;
   private readonly startedAt = performance.now();
   private control: ControlServer | null = null;
-  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private removeSignals: () => void = () => {};
   private standby: Standby | null = null;
   private standbyTimer: ReturnType<typeof setTimeout> | null = null;
   /** Standbys in a row that died unused (reset when one is used). */
@@ -121,7 +122,7 @@ export class SupervisorProcess implements Supervisor {
       throw err;
     }
     try {
-      s.control = new ControlServer(controlPath, (req) => s.onControl(req));
+      s.control = new ControlServer(controlPath, (req) => answerControl(s, s.control, req));
     } catch (err) {
       s.active.kill();
       if (!o.listenFds) closeListeners(listeners);
@@ -129,7 +130,7 @@ export class SupervisorProcess implements Supervisor {
       throw new Error(`cannot create the control socket ${controlPath}: ${(err as Error).message}`);
     }
     s.phase.serve();
-    if (o.handleSignals !== false) s.installSignals();
+    if (o.handleSignals !== false) s.removeSignals = installSignals(s);
     s.emit({ type: "ready", generation: s.active.number, pid: s.active.pid, listeners: listeners.map((l) => l.info) });
     s.prepareStandby();
     return s;
@@ -186,7 +187,7 @@ export class SupervisorProcess implements Supervisor {
     return this.active.send({ type: "listen", listeners: listeners.map((l) => l.info) }, listeners.map((l) => l.fd));
   }
 
-  /** Ends every process of this slot at once (a second stop signal; the pool's onStopSignal). */
+  /** Ends every process of this slot at once (a second stop signal: endNow, here or in the pool). */
   killAll(): void {
     for (const g of this.generations) g.kill();
   }
@@ -807,44 +808,15 @@ export class SupervisorProcess implements Supervisor {
     }
   }
 
-  // ── control and signals ──────────────────────────────────────────────────────────────
+  // ── control and signals (front.ts) ──────────────────────────────────────────────────
 
-  private async onControl(req: { cmd: "reload"; timeoutMs?: number } | { cmd: "status" } | { cmd: "stop" }): Promise<unknown> {
-    // The runtime dir may have been removed: put it (and the control socket) back first.
-    this.control?.ensure();
-    switch (req.cmd) {
-      case "reload":
-        return this.reload({ timeoutMs: req.timeoutMs, reason: "liveframe reload" });
-      case "status":
-        return this.status();
-      case "stop":
-        await this.stop();
-        return { stopped: true, supervisorPid: process.pid };
-    }
+  get stopRequested(): boolean {
+    return this.phase.stopping;
   }
-
-  private installSignals(): void {
-    const on = (sig: NodeJS.Signals, fn: () => void) => {
-      process.on(sig, fn);
-      this.signalHandlers.push([sig, fn]);
-    };
-    on("SIGHUP", () => void this.reload({ reason: "SIGHUP" }));
-    on("SIGTERM", () => this.onStopSignal("SIGTERM"));
-    on("SIGINT", () => this.onStopSignal("SIGINT"));
-  }
-
-  /**
-   * The first SIGTERM/SIGINT stops gracefully (drains up to drainTimeoutMs). A second one while
-   * stopping does not wait: a generation that does not answer (its event loop blocked, e.g.
-   * by app code) must never keep an operator from stopping the server.
-   */
-  private onStopSignal(sig: string): void {
-    if (!this.phase.stopping) {
-      void this.stop();
-      return;
-    }
-    console.error(`liveframe: ${sig} again while stopping: ending every generation now (requests still in flight are cut)`);
-    for (const g of this.generations) g.kill();
+  readonly unitName = "generation";
+  /** A second stop signal: every generation of this supervisor ends now. */
+  endNow(): void {
+    this.killAll();
   }
 
   private async doStop(booting: GenerationProcess | null): Promise<void> {
@@ -871,7 +843,7 @@ export class SupervisorProcess implements Supervisor {
     await Promise.all(live.map((g) => g.exited));
     clearTimeout(killer);
     if (!this.o.listenFds && !this.slot.shared) closeListeners(this.listeners);
-    for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
+    this.removeSignals();
     this.emit({ type: "stopped", code: 0 });
     // Answer a pending `liveframe stop` before the control socket goes away.
     setTimeout(() => {

@@ -19,13 +19,14 @@ import { closeListeners, openListeners, openSlotListeners, type Listener } from 
 import { prepareRuntimeDir } from "./runtime-dir.ts";
 import { SupervisorProcess } from "./supervisor.ts";
 import type { ReloadOutcome, StatusReport, Supervisor, SupervisorEvent, SupervisorOptions } from "./types.ts";
+import { answerControl, installSignals, type Front } from "./front.ts";
 
 /** `status` shows this many recent reloads (as a single-worker supervisor does). */
 const RELOAD_HISTORY = 20;
 /** Events a slot reports that the pool reports once for all slots instead. */
 const POOL_EVENTS = new Set(["reloading", "reloaded", "reload-failed", "stopping", "stopped"]);
 
-export class WorkerPool implements Supervisor {
+export class WorkerPool implements Supervisor, Front {
   readonly exited: Promise<number>;
   private resolveExited!: (code: number) => void;
   private slots: SupervisorProcess[] = [];
@@ -35,7 +36,7 @@ export class WorkerPool implements Supervisor {
   private stopping: Promise<void> | null = null;
   private started = false;
   private readonly startedAt = performance.now();
-  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private removeSignals: () => void = () => {};
   /** metrics: the one /metrics endpoint of every slot (--metrics), or null. */
   private metrics: MetricsEndpoint | null = null;
   /** Slots whose reuseport socket the other workers accept on too (since that slot's crash, until the next reload). */
@@ -89,14 +90,14 @@ export class WorkerPool implements Supervisor {
     }
     pool.slots = started.map((r) => (r as PromiseFulfilledResult<SupervisorProcess>).value);
     try {
-      pool.control = new ControlServer(controlPath, (req) => pool.onControl(req));
+      pool.control = new ControlServer(controlPath, (req) => answerControl(pool, pool.control, req));
     } catch (err) {
       for (const s of pool.slots) s.killAll();
       closeAll();
       pool.metrics?.close(); // metrics
       throw new Error(`cannot create the control socket ${controlPath}: ${(err as Error).message}`);
     }
-    if (o.handleSignals !== false) pool.installSignals();
+    if (o.handleSignals !== false) pool.removeSignals = installSignals(pool);
     pool.started = true;
     const first = pool.slots[0]!.workerStatus();
     pool.emit({
@@ -198,7 +199,7 @@ export class WorkerPool implements Supervisor {
     this.emit({ type: "stopping" });
     await Promise.all(this.slots.map((s) => s.stop()));
     if (!this.o.listenFds) for (const l of new Set(this.slotListeners)) closeListeners(l);
-    for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
+    this.removeSignals();
     this.emit({ type: "stopped", code: 0 });
     // Answer a pending `liveframe stop` before the control socket goes away.
     setTimeout(() => {
@@ -232,36 +233,13 @@ export class WorkerPool implements Supervisor {
     console.error(`liveframe: worker ${worker} is restarting: worker ${to.join(", ")} also accept${to.length === 1 ? "s" : ""} on its socket meanwhile`);
   }
 
-  private async onControl(req: { cmd: "reload"; timeoutMs?: number } | { cmd: "status" } | { cmd: "stop" }): Promise<unknown> {
-    this.control?.ensure();
-    switch (req.cmd) {
-      case "reload":
-        return this.reload({ timeoutMs: req.timeoutMs, reason: "liveframe reload" });
-      case "status":
-        return this.status();
-      case "stop":
-        await this.stop();
-        return { stopped: true, supervisorPid: process.pid };
-    }
+  // ── control and signals (front.ts) ──
+  get stopRequested(): boolean {
+    return this.stopping !== null;
   }
-
-  private installSignals(): void {
-    const on = (sig: NodeJS.Signals, fn: () => void) => {
-      process.on(sig, fn);
-      this.signalHandlers.push([sig, fn]);
-    };
-    on("SIGHUP", () => void this.reload({ reason: "SIGHUP" }));
-    on("SIGTERM", () => this.onStopSignal("SIGTERM"));
-    on("SIGINT", () => this.onStopSignal("SIGINT"));
-  }
-
-  /** As a single worker's supervisor: the first signal stops gracefully, a second ends everything now. */
-  private onStopSignal(sig: string): void {
-    if (!this.stopping) {
-      void this.stop();
-      return;
-    }
-    console.error(`liveframe: ${sig} again while stopping: ending every worker now (requests still in flight are cut)`);
+  readonly unitName = "worker";
+  /** A second stop signal: every worker of every slot ends now. */
+  endNow(): void {
     for (const s of this.slots) s.killAll();
   }
 
