@@ -73,6 +73,10 @@ export class Connection implements ConnectionCore {
   requestDeadline = 0;
   /** The client's address, read when the connection opened (getConnInfo, requestIP). */
   readonly peer: PeerAddress | null;
+  // An async handler's settlement, made once per connection rather than two closures per request
+  // (they capture only the connection; respond() checks the state either way).
+  private readonly settled = (res: unknown): void => respond(this, res);
+  private readonly failed = (err: unknown): void => handlerFailed(this, err);
   /** Set once the connection was upgraded: from then on it carries a WebSocket (ws-link.ts), not HTTP. */
   ws: WebSocketLink | null = null;
 
@@ -370,10 +374,7 @@ export class Connection implements ConnectionCore {
     }
     if (upgrading) return afterApp(this, req as unknown as Request, head, res);
     if (res instanceof Promise || (typeof res === "object" && res !== null && typeof (res as PromiseLike<unknown>).then === "function")) {
-      (res as PromiseLike<unknown>).then(
-        (r) => respond(this, r),
-        (err) => handlerFailed(this, err),
-      );
+      (res as PromiseLike<unknown>).then(this.settled, this.failed);
       return;
     }
     respond(this, res);
