@@ -98,7 +98,7 @@ test("--workers takes a whole number from 1 to 256 or auto (the CPUs this proces
   }
   expect(() => validateOptions({ spread: "random" }, { kind: "flags" })).toThrow(/--spread "random": expected "shared" .* or "reuseport"/);
   const cwd = dir();
-  expect(resolveOptions(validateOptions({}, { kind: "flags" }), undefined, cwd)).toMatchObject({ workers: 1, spread: "shared" });
-  expect(resolveOptions(validateOptions({ workers: 3, spread: "reuseport" }, { kind: "flags" }), undefined, cwd)).toMatchObject({ workers: 3, spread: "reuseport" });
+  expect(resolveOptions(validateOptions({}, { kind: "flags" }), undefined, cwd)).toMatchObject({ workers: 1, spread: "reuseport" });
+  expect(resolveOptions(validateOptions({ workers: 3, spread: "shared" }, { kind: "flags" }), undefined, cwd)).toMatchObject({ workers: 3, spread: "shared" });
   expect(resolveOptions(validateOptions({ workers: "auto" }, { kind: "flags" }), undefined, cwd).workers).toBe(usableCpus());
 });
