@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
 import { cleanupAfterEach } from "./support/cleanups.ts";
+import { expectMonotonic, scrape, type Scrape } from "./support/metrics-scrape.ts";
 
 const cleanups = cleanupAfterEach();
 const METRICS = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/;
@@ -19,30 +20,8 @@ async function liveframe(args: string[], cwd: string) {
   return { stdout, stderr, code };
 }
 
-type Scrape = Map<string, number>;
-
-/** Every sample line → value; also checks the response is the 0.0.4 text format. */
-async function scrape(url: string): Promise<Scrape> {
-  const res = await fetch(url, { headers: { connection: "close" } });
-  expect(res.status).toBe(200);
-  expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
-  const samples: Scrape = new Map();
-  for (const line of (await res.text()).split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
-
-/** Counters (and histogram parts) never go backwards; gauges may. */
-function expectMonotonic(before: Scrape, after: Scrape, when: string): void {
-  for (const [series, value] of before) {
-    if (series.startsWith("liveframe_open_connections") || series.startsWith("liveframe_generation")) continue;
-    const now = after.get(series);
-    if (now === undefined || now < value) throw new Error(`${series} went from ${value} to ${now} ${when}`);
-  }
-}
+/** Gauges: the series that may go down between two reads. */
+const GAUGES = ["liveframe_open_connections", "liveframe_generation"];
 
 test("metrics: exact request counts by class, monotonic counters across 5 reloads and a kill -9 of the generation, reloads_total ok 5, restarts_total 1", async () => {
   const cwd = mkdtempSync(join(tmpdir(), "lf-metrics-e2e-"));
@@ -96,12 +75,12 @@ test("metrics: exact request counts by class, monotonic counters across 5 reload
     expect((await held.get("/")).status).toBe(200);
     expected["2xx"]++;
     const before = await scrape(url);
-    expectMonotonic(last, before, `before reload ${i}`);
+    expectMonotonic(last, before, `before reload ${i}`, GAUGES);
     expectCounts(before);
     const r = await liveframe(["reload", "--runtime-dir", "run"], cwd);
     expect(r.code).toBe(0);
     const after = await scrape(url);
-    expectMonotonic(before, after, `across reload ${i}`);
+    expectMonotonic(before, after, `across reload ${i}`, GAUGES);
     expectCounts(after);
     expect(after.get('liveframe_reloads_total{result="ok"}')).toBe(i);
     expect(after.get("liveframe_generation")).toBe(i + 1);
@@ -116,7 +95,7 @@ test("metrics: exact request counts by class, monotonic counters across 5 reload
   // A crash: generation 6 killed outright; its lane's counts stay in the region.
   await batch();
   const beforeCrash = await scrape(url);
-  expectMonotonic(last, beforeCrash, "before the crash");
+  expectMonotonic(last, beforeCrash, "before the crash", GAUGES);
   expectCounts(beforeCrash);
   const status = JSON.parse((await liveframe(["status", "--json", "--runtime-dir", "run"], cwd)).stdout) as { generation: number; generationPid: number; metricsUrl?: string };
   expect(status.generation).toBe(RELOADS + 1);
@@ -129,7 +108,7 @@ test("metrics: exact request counts by class, monotonic counters across 5 reload
   let polls = 0;
   for (;;) {
     const s = await scrape(url);
-    expectMonotonic(prev, s, "while the crashed generation was replaced");
+    expectMonotonic(prev, s, "while the crashed generation was replaced", GAUGES);
     expectCounts(s);
     prev = s;
     if (s.get("liveframe_generation") === RELOADS + 2) break;
@@ -139,7 +118,7 @@ test("metrics: exact request counts by class, monotonic counters across 5 reload
   expect(prev.get('liveframe_restarts_total{worker="0"}')).toBe(1);
   await batch();
   const end = await scrape(url);
-  expectMonotonic(prev, end, "after the restart");
+  expectMonotonic(prev, end, "after the restart", GAUGES);
   expectCounts(end);
   expect(end.get('liveframe_restarts_total{worker="0"}')).toBe(1);
   expect(end.get('liveframe_reloads_total{result="ok"}')).toBe(RELOADS);

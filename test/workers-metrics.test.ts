@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, KeepAliveClient, LISTENING, spawnCli } from "./cli-support.ts";
 import { cleanupAfterEach } from "./support/cleanups.ts";
+import { expectMonotonic, scrape, type Scrape } from "./support/metrics-scrape.ts";
 
 const cleanups = cleanupAfterEach();
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -24,28 +25,8 @@ async function liveframe(args: string[], cwd: string) {
   return { stdout, stderr, code };
 }
 
-type Scrape = Map<string, number>;
-
-async function scrape(url: string): Promise<Scrape> {
-  const res = await fetch(url, { headers: { connection: "close" } });
-  expect(res.status).toBe(200);
-  const samples: Scrape = new Map();
-  for (const line of (await res.text()).split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
-
-/** Counters (and histogram parts) never go backwards, and none disappears; gauges may go down. */
-function expectMonotonic(before: Scrape, after: Scrape, when: string): void {
-  for (const [series, value] of before) {
-    if (series.startsWith("liveframe_open_connections")) continue;
-    const now = after.get(series);
-    if (now === undefined || now < value) throw new Error(`${series} went from ${value} to ${now} ${when}`);
-  }
-}
+/** Gauges: the series that may go down between two reads. */
+const GAUGES = ["liveframe_open_connections"];
 
 interface PoolStatus {
   generation: number;
@@ -131,7 +112,7 @@ test("workers + metrics: one endpoint; per-worker request counts exact over many
   for (let i = 0; i < 20 && answered.size < 2; i++) for (const w of await batch()) answered.add(w);
   expect([...answered].sort()).toEqual([0, 1]);
   const afterLoad = await scrape(url);
-  expectMonotonic(last, afterLoad, "under load");
+  expectMonotonic(last, afterLoad, "under load", GAUGES);
   expectCounts(afterLoad, "under load");
   last = afterLoad;
 
@@ -161,12 +142,12 @@ test("workers + metrics: one endpoint; per-worker request counts exact over many
     for (const c of held) count(await c.get("/"), 200);
     await batch();
     const before = await scrape(url);
-    expectMonotonic(last, before, `before reload ${i}`);
+    expectMonotonic(last, before, `before reload ${i}`, GAUGES);
     expectCounts(before, `before reload ${i}`);
     const r = await liveframe(["reload", "--runtime-dir", "run"], cwd);
     expect({ code: r.code, out: r.stdout + r.stderr }).toEqual({ code: 0, out: expect.stringContaining(`generation ${i} → ${i + 1}`) });
     const after = await scrape(url);
-    expectMonotonic(before, after, `across reload ${i}`);
+    expectMonotonic(before, after, `across reload ${i}`, GAUGES);
     expectCounts(after, `after reload ${i}`);
     // Once per pool reload, not once per slot.
     expect(after.get('liveframe_reloads_total{result="ok"}')).toBe(i);
@@ -195,14 +176,14 @@ test("workers + metrics: one endpoint; per-worker request counts exact over many
   // kill -9 of worker 1: its slot alone is restarted (and counted); its lane's counts stay.
   await batch();
   const beforeCrash = await scrape(url);
-  expectMonotonic(last, beforeCrash, "before the crash");
+  expectMonotonic(last, beforeCrash, "before the crash", GAUGES);
   expectCounts(beforeCrash, "before the crash");
   process.kill(status.workerPids[1]!, "SIGKILL");
   // The replacement takes the slot's next number (the reload gave both RELOADS + 1).
   let prev = beforeCrash;
   for (let polls = 0; ; polls++) {
     const s = await scrape(url);
-    expectMonotonic(prev, s, "while worker 1 was replaced");
+    expectMonotonic(prev, s, "while worker 1 was replaced", GAUGES);
     expectCounts(s, "while worker 1 was replaced");
     prev = s;
     if (s.get("liveframe_generation") === RELOADS + 2) break;
@@ -213,7 +194,7 @@ test("workers + metrics: one endpoint; per-worker request counts exact over many
   expect(prev.get('liveframe_restarts_total{worker="0"}')).toBe(0);
   for (let i = 0; i < 20 && !(await batch()).has(1); i++);
   const end = await scrape(url);
-  expectMonotonic(prev, end, "after the restart");
+  expectMonotonic(prev, end, "after the restart", GAUGES);
   expectCounts(end, "after the restart");
   expect(end.get('liveframe_restarts_total{worker="1"}')).toBe(1);
   expect(end.get('liveframe_reloads_total{result="ok"}')).toBe(RELOADS);
@@ -227,7 +208,7 @@ test("workers + metrics: one endpoint; per-worker request counts exact over many
   const failed = await liveframe(["reload", "--runtime-dir", "run"], cwd);
   expect(failed.code).toBe(1);
   const afterFailed = await scrape(url);
-  expectMonotonic(end, afterFailed, "across the failed reload");
+  expectMonotonic(end, afterFailed, "across the failed reload", GAUGES);
   expectCounts(afterFailed, "after the failed reload");
   expect(afterFailed.get('liveframe_reloads_total{result="failed"}')).toBe(1);
   expect(afterFailed.get('liveframe_reloads_total{result="ok"}')).toBe(RELOADS);

@@ -201,13 +201,7 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
     const server = this;
     let settled = false;
     const fd = (c.socket as unknown as { fd: number }).fd;
-    let remote: { address: string; port: number };
-    try {
-      const peer = getPeerName(fd);
-      remote = { address: peer.address, port: peer.port };
-    } catch {
-      remote = { address: c.socket.remoteAddress, port: 0 };
-    }
+    const remote = peerOf(fd, c);
     const released: ReleasedConnection = {
       fd,
       get buffered() {
@@ -229,12 +223,7 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
         c.resumeAfterRelease();
       },
     };
-    try {
-      cb(released);
-    } catch (err) {
-      console.error("liveframe: the release callback threw; keeping the connection here:", err);
-      released.keep();
-    }
+    passOn(cb, released, "the connection");
   }
 
   /**
@@ -257,13 +246,7 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
     const server = this;
     let settled = false;
     const fd = (c.socket as unknown as { fd: number }).fd;
-    let remote: { address: string; port: number };
-    try {
-      const peer = getPeerName(fd);
-      remote = { address: peer.address, port: peer.port };
-    } catch {
-      remote = { address: c.socket.remoteAddress, port: 0 };
-    }
+    const remote = peerOf(fd, c);
     // Taken now, at the boundary (onMovable runs synchronously there) with reading paused: the
     // sender reads it later, when the session may no longer be movable (an app send meanwhile).
     const record = link.snapshot();
@@ -300,12 +283,7 @@ export class ServerCore implements HttpServer, ConnectionHost<Connection> {
         link.cancelMove();
       },
     };
-    try {
-      cb(released);
-    } catch (err) {
-      console.error("liveframe: the release callback threw; keeping the WebSocket here:", err);
-      released.keep();
-    }
+    passOn(cb, released, "the WebSocket");
   }
 
   get counts(): ConnectionCounts {
@@ -417,4 +395,24 @@ function explainListenError(err: unknown, hostname: string, port: number): Error
     }
   }
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The peer's address of a connection being released (what the next owner reports to the app). */
+function peerOf(fd: number, c: Connection): { address: string; port: number } {
+  try {
+    const peer = getPeerName(fd);
+    return { address: peer.address, port: peer.port };
+  } catch {
+    return { address: c.socket.remoteAddress, port: 0 };
+  }
+}
+
+/** Hands a released connection to the release callback; one that throws keeps it here. */
+function passOn(cb: (c: ReleasedConnection) => void, released: ReleasedConnection, what: string): void {
+  try {
+    cb(released);
+  } catch (err) {
+    console.error(`liveframe: the release callback threw; keeping ${what} here:`, err);
+    released.keep();
+  }
 }
