@@ -57,35 +57,8 @@ if (role === "--server") {
   await new Promise(() => {}); // until killed
 } else if (role === "--client") {
   const [port, connections, seconds] = process.argv.slice(3).map(Number) as [number, number, number];
-  const msg = "x".repeat(32);
-  let count = 0;
-  let running = true;
-  const sockets: WebSocket[] = [];
-  await Promise.all(
-    Array.from({ length: connections }, () => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-      sockets.push(ws);
-      ws.onmessage = () => {
-        count++;
-        if (running) ws.send(msg);
-      };
-      return new Promise<void>((resolve, reject) => {
-        ws.onopen = () => resolve();
-        ws.onerror = () => reject(new Error("connect failed"));
-      });
-    }),
-  );
-  for (const ws of sockets) ws.send(msg);
-  await Bun.sleep(500); // warm-up
-  const start = count;
-  const t0 = performance.now();
-  await Bun.sleep(seconds * 1000);
-  const n = count - start;
-  const ms = performance.now() - t0;
-  running = false;
-  for (const ws of sockets) ws.close();
-  console.log(Math.round(n / (ms / 1000)));
-  process.exit(0);
+  const { runEchoClient } = await import("./echo-client.ts");
+  await runEchoClient(port, connections, seconds);
 } else {
   const flags = parseBenchFlags(
     "bench/ws/echo-core",
