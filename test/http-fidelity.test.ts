@@ -25,8 +25,41 @@ function makeApp() {
   // The XSS case: middleware touching the headers after next() must not lose the default type.
   app.use("*", async (c, next) => {
     await next();
-    c.res.headers.set("x-powered-by", "x");
+    // /fields/* is left alone: there the fields a Response was built with are sent unread.
+    if (!c.req.path.startsWith("/fields/")) c.res.headers.set("x-powered-by", "x");
   });
+  // Fields given as a plain object are sent as given, unless a Headers changed since
+  // (response-source.ts, fieldsHold): every way to change or disguise them.
+  app.get("/fields/json", (c) => c.json({ a: 1 }));
+  app.get("/fields/json-201", (c) => c.json({ a: 1 }, 201));
+  app.get("/fields/text-init", () => new Response("<b>x</b>", { status: 200, headers: { "x-a": "1" } }));
+  app.get("/fields/null-body", () => new Response(null, { headers: { "x-a": "1" } }));
+  app.get("/fields/mutated", () => {
+    const r = new Response("<b>x</b>", { headers: { "content-type": "text/html", "x-a": "1" } });
+    r.headers.delete("content-type");
+    r.headers.append("x-a", "2");
+    r.headers.set("x-b", "3");
+    return r;
+  });
+  app.get("/fields/mutated-after-await", async () => {
+    const r = new Response("<i>x</i>", { headers: { "content-type": "text/html" } });
+    await Bun.sleep(1);
+    r.headers.delete("content-type");
+    return r;
+  });
+  app.get("/fields/case-dup", () => new Response("x", { headers: { "X-Dup": "1", "x-dup": "2" } }));
+  app.get("/fields/padded", () => new Response("x", { headers: { "x-pad": " \tv w\t " } }));
+  app.get("/fields/inherited", () => new Response("x", { headers: Object.create({ "x-inherited": "1" }, { "x-own": { value: "2", enumerable: true } }) }));
+  app.get("/fields/hidden", () => new Response("x", { headers: Object.defineProperty({ "x-a": "1" }, "x-hidden", { value: "2", enumerable: false }) }));
+  app.get("/fields/number", () => new Response("x", { headers: { "x-n": 5 } as unknown as Record<string, string> }));
+  app.get("/fields/array-init", () => new Response("x", { headers: [["x-a", "1"], ["x-a", "2"]] }));
+  app.get("/fields/latin1", () => new Response("x", { headers: { "x-l": "caf\u00e9" } }));
+  app.get("/fields/close", () => new Response("x", { headers: { connection: "close" } }));
+  app.get("/fields/length", () => new Response("four", { headers: { "content-length": "99" } }));
+  app.get("/fields/status-only", () => new Response("<p>", { status: 202 }));
+  app.get("/fields/getter", () => new Response("x", { headers: { get "x-g"() { return "g"; } } }));
+  app.get("/fields/getter-init", () => new Response("x", { get headers() { return { "x-h": "h" }; } }));
+  app.get("/fields/proxy", () => new Response("x", { headers: new Proxy({ "x-p": "p" }, {}) }));
   app.onError((err, c) => c.text(`onError: ${err.name}`, 500));
   app.get("/echo", (c) => c.text(c.req.query("q") ?? ""));
   app.get("/plain", () => new Response("<script>alert(1)</script>"));
@@ -191,6 +224,21 @@ describe("bodies are sent as Bun.serve sends them (GET and HEAD)", () => {
         expect(r.ours).toEqual(r.bun);
       });
     }
+  }
+
+  const fieldPaths = [
+    "/fields/json", "/fields/json-201", "/fields/text-init", "/fields/null-body", "/fields/mutated", "/fields/mutated-after-await",
+    "/fields/case-dup", "/fields/padded", "/fields/inherited", "/fields/hidden", "/fields/number", "/fields/array-init",
+    "/fields/latin1", "/fields/close", "/fields/length", "/fields/status-only", "/fields/getter", "/fields/getter-init",
+    "/fields/proxy",
+  ];
+  for (const method of ["GET", "HEAD"]) {
+    test(`${method}: fields given at construction are sent as the runtime holds them, however they were given or changed`, async () => {
+      for (const path of fieldPaths) {
+        const r = await both(method, path);
+        expect({ path, ...r.ours }).toEqual({ path, ...r.bun });
+      }
+    });
   }
 
   test("the XSS case is served text/plain;charset=utf-8", async () => {

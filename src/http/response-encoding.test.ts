@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { findHeadEnd, parseHead } from "./head.ts";
 import { blobName, dispositionLine, isBunFile, namesFileFor, parseRange } from "./file-body.ts";
 import { BodyKind, completeHead, planResponse, type ResponsePlan } from "./response-encoding.ts";
-import { installResponseSource } from "./response-source.ts";
+import { fieldsHold, installResponseSource, NativeResponse, sourceOf } from "./response-source.ts";
+import { LiveRequest } from "./request.ts";
 
 installResponseSource();
 
@@ -247,5 +248,96 @@ describe("URLSearchParams bodies", () => {
     expect(h).toContain("content-length: 3");
     const own = fields(planResponse(new Response(new URLSearchParams("a=1"), { headers: { "content-type": "text/x" } }), HEAD, true));
     expect(own).toContain("content-type: text/x");
+  });
+});
+
+describe("fields given at construction (sent without reading them back while no Headers changed)", () => {
+  const inits: [string, () => ResponseInit | undefined][] = [
+    ["no init", () => undefined],
+    ["status only", () => ({ status: 201 })],
+    ["headers undefined", () => ({ headers: undefined })],
+    ["Hono's c.json", () => ({ status: undefined, headers: { "Content-Type": "application/json" } })],
+    ["several", () => ({ headers: { "x-a": "1", "Set-Cookie": "a=b", "content-type": "text/html" } })],
+    ["names alike but for case", () => ({ headers: { "X-Dup": "1", "x-dup": "2" } })],
+    ["padded value", () => ({ headers: { "x-pad": " \tv w\t " } })],
+    ["number value", () => ({ headers: { "x-n": 5 } as unknown as ResponseInit["headers"] })],
+    ["inherited field", () => ({ headers: Object.create({ "x-inherited": "1" }) })],
+    ["array", () => ({ headers: [["x-a", "1"], ["x-a", "2"]] as ResponseInit["headers"] })],
+    ["Headers", () => ({ headers: new Headers({ "x-a": "1" }) })],
+    ["getter field", () => ({ headers: { get "x-g"() { return "g"; } } })],
+  ];
+  const runtimeFields = (r: Response) => {
+    const lines: string[] = [];
+    (Object.getOwnPropertyDescriptor(NativeResponse.prototype, "headers")!.get!.call(r) as Headers).forEach((v, k) => lines.push(`${k}: ${v}`));
+    return lines.sort();
+  };
+  const sentFields = (p: ResponsePlan) => fields(p).slice(1).filter((l) => l !== "" && !/^(content-length:|content-type: text\/plain;charset=utf-8$|connection:)/.test(l)).sort();
+
+  for (const [name, init] of inits) {
+    test(`${name}: the fields sent are the ones the runtime holds`, () => {
+      const r = new Response("x", init());
+      expect(sentFields(planResponse(r, GET, true))).toEqual(runtimeFields(r).filter((l) => !l.startsWith("content-length")));
+    });
+  }
+
+  test("fields are taken only from plain data (no getter, no Proxy, no number), and hold until a Headers changes", () => {
+    expect(sourceOf(new Response("x", { headers: { "x-a": "1" } }))!.fields).toEqual(["x-a", "1"]);
+    expect(sourceOf(new Response("x"))!.fields).toEqual([]);
+    expect(sourceOf(new Response("x", { headers: { get "x-g"() { return "g"; } } }))!.fields).toBeUndefined();
+    expect(sourceOf(new Response("x", { headers: new Proxy({ "x-p": "p" }, {}) }))!.fields).toBeUndefined();
+    expect(sourceOf(new Response("x", new Proxy({ headers: { "x-p": "p" } }, {})))!.fields).toBeUndefined();
+    const r = new Response("x", { headers: { "x-a": "1" } });
+    expect(fieldsHold(sourceOf(r)!)).toBe(true);
+    new Headers().set("x-unrelated", "1"); // any change to any Headers: read the runtime's again
+    expect(fieldsHold(sourceOf(r)!)).toBe(false);
+    for (const change of [(h: Headers) => h.append("x-b", "2"), (h: Headers) => h.delete("x-a"), (h: Headers) => h.set("x-a", "3")]) {
+      const s = new Response("<b>", { headers: { "x-a": "1", "content-type": "text/html" } });
+      change(s.headers);
+      expect(sentFields(planResponse(s, GET, true))).toEqual(runtimeFields(s));
+    }
+  });
+
+  test("Headers' set, append and delete look as the runtime's own (name, length, [native code]) and work as before", () => {
+    for (const [key, length] of [["set", 2], ["append", 2], ["delete", 1]] as const) {
+      const fn = Headers.prototype[key] as (...a: unknown[]) => unknown;
+      expect(fn.name).toBe(key);
+      expect(fn.length).toBe(length);
+      expect(Function.prototype.toString.call(fn)).toContain("[native code]");
+      expect(Object.getOwnPropertyDescriptor(Headers.prototype, key)).toMatchObject({ writable: true, enumerable: true, configurable: true });
+    }
+    const h = new Headers({ a: "1" });
+    h.append("a", "2");
+    h.set("b", "3");
+    h.delete("x");
+    expect([...h]).toEqual([["a", "1, 2"], ["b", "3"]]);
+    expect(() => h.set("bad name", "v")).toThrow(TypeError);
+    expect(() => Headers.prototype.set.call({}, "a", "b")).toThrow(TypeError);
+  });
+
+  test("reading a request's headers does not count as a change", () => {
+    const r = new Response("x", { headers: { "x-a": "1" } });
+    const req = new LiveRequest("GET", "http://t/", head("GET / HTTP/1.1\r\nHost: t\r\nX-Req: 1\r\n\r\n"), null);
+    expect(req.headers.get("x-req")).toBe("1");
+    expect(fieldsHold(sourceOf(r)!)).toBe(true);
+  });
+
+  test("no getter or Proxy trap of the init runs more often than with the runtime's own constructor", () => {
+    const count = (make: (init: ResponseInit) => unknown) => {
+      let reads = 0;
+      const trap = <K extends keyof typeof Reflect>(k: K) => (...a: unknown[]): any => {
+        reads++;
+        return (Reflect[k] as (...x: unknown[]) => unknown)(...a);
+      };
+      const handler: ProxyHandler<object> = { get: trap("get"), ownKeys: trap("ownKeys"), getOwnPropertyDescriptor: trap("getOwnPropertyDescriptor"), has: trap("has"), getPrototypeOf: trap("getPrototypeOf") };
+      make({ headers: { get "x-g"() { reads++; return "g"; } } });
+      make({ get headers() { reads++; return { "x-h": "h" }; } } as ResponseInit);
+      make({ headers: new Proxy({ "x-p": "p" }, handler) });
+      make(new Proxy({ headers: { "x-q": "q" } }, handler) as ResponseInit);
+      return reads;
+    };
+    const ours = count((init) => new Response("x", init));
+    const runtime = count((init) => new NativeResponse("x", init));
+    expect(runtime).toBeGreaterThan(4);
+    expect(ours).toBe(runtime);
   });
 });

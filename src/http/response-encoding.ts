@@ -15,8 +15,8 @@
 //   a Content-Disposition for types a browser does not display (see file-body.ts).
 import type { RequestHead } from "./head.ts";
 import { blobName, dispositionLine, isBunFile, namesFileFor, parseRange } from "./file-body.ts";
-import { dateLine, linesFromHeaders, newFieldFacts, type FieldFacts } from "./response-head.ts";
-import { NativeResponse, sourceOf } from "./response-source.ts";
+import { dateLine, linesFromFields, linesFromHeaders, newFieldFacts, type FieldFacts } from "./response-head.ts";
+import { fieldsHold, NativeResponse, sourceOf } from "./response-source.ts";
 import { statusLine } from "./status.ts";
 
 const TEXT_PLAIN = "content-type: text/plain;charset=utf-8\r\n";
@@ -77,13 +77,15 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
   const status = getStatus.call(res);
   if (!(status >= 100 && status <= 999)) throw new RangeError(`the app's Response has status ${status}, which HTTP cannot carry`);
   const f = facts;
-  const lines = linesFromHeaders(getHeaders.call(res), f);
+  const source = sourceOf(res);
+  // The fields it was built with while no Headers has changed since, else the runtime's own.
+  const fields = source?.fields;
+  const lines = fields !== undefined && fieldsHold(source!) ? linesFromFields(fields, f) : linesFromHeaders(getHeaders.call(res), f);
   if (f.invalid) throw new TypeError("the app's Response has a header field that cannot be sent (e.g. a Content-Length that is not a number)");
   let head = statusLine(status) + lines;
   if (!f.hasDate) head += dateLine();
   if (f.close) keepAlive = false;
   const isHead = req.method === "HEAD";
-  const source = sourceOf(res);
   const intact = source !== undefined && !getBodyUsed.call(res);
 
   // Statuses without a body: nothing follows, whatever the Response holds.

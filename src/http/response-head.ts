@@ -103,6 +103,14 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
   return `${name}: ${value}\r\n`;
 }
 
+/** Header lines from `[name, value, …]` as the runtime stores them (validated by it, see BodySource.fields). */
+export function linesFromFields(fields: string[], f: FieldFacts): string {
+  resetFacts(f);
+  let out = "";
+  for (let i = 0; i < fields.length; i += 2) out += field(fields[i]!, fields[i + 1]!, f, true);
+  return out;
+}
+
 /** Header lines from a Headers object (already validated by the runtime). */
 export function linesFromHeaders(h: Headers, f: FieldFacts): string {
   resetFacts(f);

@@ -19,10 +19,14 @@
 // - Response's `clone()` and Blob's `stream()` are the runtime's own behind a Proxy (same name,
 //   length, [native code]) that notes where a clone's body or a stream comes from, so
 //   `new Response(file.stream())` is sent as Bun.serve sends it (see streamSources); a stream that
-//   is another recent Response's `body` is recognised too (see recent).
+//   is another recent Response's `body` is recognised too (see recent);
+// - Headers' `set`, `append` and `delete` are the runtime's own behind such a Proxy too, which
+//   only counts changes (see headersEpoch): a Response's fields given as a plain object are sent
+//   without reading them back while no Headers has changed since it was built.
 
 const NativeResponse = globalThis.Response;
 export { NativeResponse };
+import { types } from "node:util";
 
 
 /**
@@ -38,6 +42,28 @@ export interface BodySource {
    * URLSearchParams), not one the app gave: Bun.serve leaves it off a HEAD answer.
    */
   derivedType?: boolean;
+  /**
+   * The header fields the Response was built with, when `init.headers` was a plain object of
+   * strings: `[name, value, …]`, names lower-cased, as the runtime stores them. They are the
+   * Response's fields for as long as no Headers has been changed since (see headersEpoch): the
+   * writer then skips reading them back through the runtime's Headers (~0.5 µs per response,
+   * most of what a JSON answer costs beyond a text one).
+   */
+  fields?: string[];
+  /** headersEpoch when `fields` was taken. */
+  epoch?: number;
+}
+
+/**
+ * Bumped by every call of Headers' `set`, `append` and `delete` (the only ways to change a
+ * Response's fields after it is built): a Response whose `fields` were taken at the current epoch
+ * still has exactly those fields.
+ */
+let headersEpoch = 0;
+
+/** `fields` of `source` still hold (no Headers changed since they were taken). */
+export function fieldsHold(source: BodySource): boolean {
+  return source.epoch === headersEpoch;
 }
 
 /** A base class whose constructor returns the object it is given: lets a subclass stamp a private field on it. */
@@ -157,6 +183,27 @@ const nativeBodyUsed = Object.getOwnPropertyDescriptor(NativeResponse.prototype,
 const nativeClone = NativeResponse.prototype.clone as (this: Response) => Response;
 const nativeBlobStream = Blob.prototype.stream as (this: Blob, ...args: unknown[]) => ReadableStream<Uint8Array>;
 
+/**
+ * Headers' own `append`, for the engine's request Headers: a request's fields are not a
+ * Response's, so building them need not invalidate anything (see headersEpoch).
+ */
+export const nativeHeadersAppend = Headers.prototype.append as (this: Headers, name: string, value: string) => void;
+const nativeHeadersSet = Headers.prototype.set as (this: Headers, name: string, value: string) => void;
+const nativeHeadersDelete = Headers.prototype.delete as (this: Headers, name: string) => void;
+
+function headersAppend(this: Headers, ...args: unknown[]): void {
+  headersEpoch++;
+  return Reflect.apply(nativeHeadersAppend, this, args) as void;
+}
+function headersSet(this: Headers, ...args: unknown[]): void {
+  headersEpoch++;
+  return Reflect.apply(nativeHeadersSet, this, args) as void;
+}
+function headersDelete(this: Headers, ...args: unknown[]): void {
+  headersEpoch++;
+  return Reflect.apply(nativeHeadersDelete, this, args) as void;
+}
+
 /** `Response.prototype.clone`: the runtime's clone, which holds the same body as the original. */
 function clone(this: Response): Response {
   const copy = nativeClone.call(this);
@@ -183,6 +230,61 @@ function replaceNative(proto: object, key: string, fn: (this: never, ...args: ne
   (proto as Record<string, unknown>)[key] = new Proxy(original, { apply: (_target, self, args) => Reflect.apply(fn, self, args) });
 }
 
+const isProxy = types.isProxy;
+const getProto = Object.getPrototypeOf;
+const ownDescriptor = Object.getOwnPropertyDescriptor;
+const ObjectProto = Object.prototype;
+
+/** No fields: a Response built without headers. */
+const NO_FIELDS: string[] = [];
+
+/**
+ * The fields a Response built with `init` starts with, `[name, value, …]`, when `init` is absent
+ * or a plain object whose `headers` is absent or a plain object of strings the runtime stores
+ * unchanged (no surrounding whitespace, no two names alike but for case); else undefined. Read
+ * through property descriptors after the runtime has read them: no getter or Proxy trap runs a
+ * second time (anything but plain data properties on plain objects is left to the runtime).
+ */
+function plainFields(init: unknown): string[] | undefined {
+  if (init === undefined || init === null) return NO_FIELDS;
+  if (typeof init !== "object" || isProxy(init) || getProto(init) !== ObjectProto) return undefined;
+  const d = ownDescriptor(init, "headers");
+  if (d === undefined) return "headers" in init ? undefined : NO_FIELDS;
+  if (d.get !== undefined || d.set !== undefined) return undefined;
+  const h = d.value as Record<string, unknown> | undefined;
+  if (h === undefined) return NO_FIELDS;
+  if (typeof h !== "object" || h === null || isProxy(h) || getProto(h) !== ObjectProto) return undefined;
+  const keys = Object.keys(h);
+  if (keys.length === 0) return NO_FIELDS;
+  const out: string[] = new Array(keys.length * 2);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = ownDescriptor(h, k)!.value;
+    if (typeof v !== "string" || (v.length > 0 && (isWhitespace(v.charCodeAt(0)) || isWhitespace(v.charCodeAt(v.length - 1))))) return undefined;
+    const name = lowerName(k);
+    for (let j = 0; j < i * 2; j += 2) if (out[j] === name) return undefined; // combined by the runtime
+    out[i * 2] = name;
+    out[i * 2 + 1] = v;
+  }
+  return out;
+}
+
+/** HTTP whitespace the runtime strips from both ends of a field value. */
+function isWhitespace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+/** A field name as the runtime stores it (ASCII lower case), remembered for the names apps repeat. */
+const lowered = new Map<string, string>();
+function lowerName(k: string): string {
+  let l = lowered.get(k);
+  if (l === undefined) {
+    l = k.toLowerCase();
+    if (lowered.size < 256) lowered.set(k, l);
+  }
+  return l;
+}
+
 /** The constructor installed as globalThis.Response (see the file comment). */
 const construct = function Response(this: unknown, body?: unknown, init?: unknown): Response {
   // Called without `new`: the runtime's own TypeError.
@@ -191,8 +293,18 @@ const construct = function Response(this: unknown, body?: unknown, init?: unknow
   // runtime re-setting the prototype of every object (measured: 6 % of a request). A user
   // subclass passes its own.
   const res = Reflect.construct(NativeResponse, [body, init], new.target === construct ? NativeResponse : new.target) as Response;
-  const source = captureSource(body, init);
+  let source = captureSource(body, init);
   if (source !== undefined) {
+    // A derived type is a field the runtime added, which `fields` would miss.
+    if (source.derivedType !== true) {
+      const fields = plainFields(init);
+      if (fields !== undefined) {
+        // Shared sources (the null body's, a Blob stream's) are copied before they are marked.
+        if (source === NULL_SOURCE || source.copied) source = { ...source };
+        source.fields = fields;
+        source.epoch = headersEpoch;
+      }
+    }
     keep(res, source);
     if (source.data !== null) {
       recent[recentAt] = res;
@@ -222,6 +334,10 @@ export function installResponseSource(): void {
   // Where a clone's body or a Blob's stream comes from (see streamSources).
   replaceNative(NativeResponse.prototype, "clone", clone);
   replaceNative(Blob.prototype, "stream", stream);
+  // Every change to any Headers moves the epoch (see headersEpoch).
+  replaceNative(Headers.prototype, "append", headersAppend);
+  replaceNative(Headers.prototype, "set", headersSet);
+  replaceNative(Headers.prototype, "delete", headersDelete);
   // `res.constructor === Response`, as before the swap.
   Object.defineProperty(NativeResponse.prototype, "constructor", { value: bound, writable: true, enumerable: false, configurable: true });
   (globalThis as { Response: unknown }).Response = bound;
