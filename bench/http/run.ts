@@ -5,7 +5,7 @@
 // which the other load on a shared machine disturbs far less than requests/s. "raw ceiling" is
 // Bun.listen writing one precomputed response per request head (no parser, no app): the bound.
 //
-//   bun bench/http/run.ts [--duration 5] [--rounds 3] [--warmup 2] [--connections 64] [--metrics on]
+//   bun bench/http/run.ts [--duration 5] [--rounds 3] [--warmup 2] [--connections 64] [--metrics on] [--only plaintext,json]
 import { spawn, spawnSync, type Subprocess } from "bun";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -141,7 +141,8 @@ export async function runHttpBench(argv: string[]): Promise<void> {
   ensureWrk();
   const withNode = ensureNode() ? SERVERS : SERVERS.filter((s) => s.name !== "node");
   const specs = opts.metrics === "on" ? [withNode[0]!, METRICS_SERVER, ...withNode.slice(1)] : withNode;
-  const routes = opts.only ? ROUTES.filter((r) => r.name.startsWith(opts.only!)) : ROUTES;
+  const only = opts.only?.split(",");
+  const routes = only ? ROUTES.filter((r) => only.some((o) => r.name.startsWith(o))) : ROUTES;
   console.log(`machine: ${cpus().length} cpus (nproc), ${cpus()[0]?.model ?? "unknown CPU"}; bun ${Bun.version}; node ${spawnSync(["node", "--version"]).stdout.toString().trim() || "-"}`);
   console.log(`wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} rounds, ${opts.warmup}s warm-up per server and route; medians shown\n`);
   const running: Running[] = [];
