@@ -36,6 +36,17 @@ export function newFieldFacts(): FieldFacts {
   return { hasContentType: false, contentType: "", hasContentDisposition: false, hasDate: false, close: false, contentLength: "", invalid: false, wide: false };
 }
 
+function copyFacts(from: FieldFacts, to: FieldFacts): void {
+  to.hasContentType = from.hasContentType;
+  to.contentType = from.contentType;
+  to.hasContentDisposition = from.hasContentDisposition;
+  to.hasDate = from.hasDate;
+  to.close = from.close;
+  to.contentLength = from.contentLength;
+  to.invalid = from.invalid;
+  to.wide = from.wide;
+}
+
 function resetFacts(f: FieldFacts): void {
   f.hasContentType = false;
   f.contentType = "";
@@ -103,13 +114,27 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
   return `${name}: ${value}\r\n`;
 }
 
-/** Header lines from `[name, value, …]` as the runtime stores them (validated by it, see BodySource.fields). */
+/**
+ * Header lines from `[name, value, …]` as the runtime stores them (validated by it, see
+ * BodySource.fields). The arrays never change once made, and one is often reused (see
+ * plainFields): the last one's lines and facts are kept.
+ */
 export function linesFromFields(fields: string[], f: FieldFacts): string {
+  if (fields === lastFields) {
+    copyFacts(lastFacts, f);
+    return lastLines;
+  }
   resetFacts(f);
   let out = "";
   for (let i = 0; i < fields.length; i += 2) out += field(fields[i]!, fields[i + 1]!, f, true);
+  lastFields = fields;
+  lastLines = out;
+  copyFacts(f, lastFacts);
   return out;
 }
+let lastFields: string[] | null = null;
+let lastLines = "";
+const lastFacts = newFieldFacts();
 
 /** Header lines from a Headers object (already validated by the runtime). */
 export function linesFromHeaders(h: Headers, f: FieldFacts): string {

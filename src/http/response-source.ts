@@ -256,17 +256,38 @@ function plainFields(init: unknown): string[] | undefined {
   if (typeof h !== "object" || h === null || isProxy(h) || getProto(h) !== ObjectProto) return undefined;
   const keys = Object.keys(h);
   if (keys.length === 0) return NO_FIELDS;
+  if (keys.length === 1) {
+    // One field (Hono's c.json and c.html): the same array as last time for the same field, so
+    // the writer's lines for it are made once (see linesFromFields).
+    const k = keys[0]!;
+    const v = ownDescriptor(h, k)!.value;
+    if (k === lastKey && v === lastValue) return lastFields;
+    if (!storedAsGiven(v)) return undefined;
+    lastKey = k;
+    lastValue = v;
+    lastFields = [lowerName(k), v];
+    return lastFields;
+  }
   const out: string[] = new Array(keys.length * 2);
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
     const v = ownDescriptor(h, k)!.value;
-    if (typeof v !== "string" || (v.length > 0 && (isWhitespace(v.charCodeAt(0)) || isWhitespace(v.charCodeAt(v.length - 1))))) return undefined;
+    if (!storedAsGiven(v)) return undefined;
     const name = lowerName(k);
     for (let j = 0; j < i * 2; j += 2) if (out[j] === name) return undefined; // combined by the runtime
     out[i * 2] = name;
     out[i * 2 + 1] = v;
   }
   return out;
+}
+
+let lastKey = "";
+let lastValue = "";
+let lastFields: string[] = NO_FIELDS;
+
+/** A field value the runtime stores as given: a string without surrounding whitespace. */
+function storedAsGiven(v: unknown): v is string {
+  return typeof v === "string" && (v.length === 0 || (!isWhitespace(v.charCodeAt(0)) && !isWhitespace(v.charCodeAt(v.length - 1))));
 }
 
 /** HTTP whitespace the runtime strips from both ends of a field value. */
