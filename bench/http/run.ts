@@ -1,11 +1,12 @@
 // HTTP benchmark: the same Hono app on liveframe serve(), Bun.serve and Node + @hono/node-server,
 // measured side by side in one run with wrk (-t1 -c64), warm-up first, servers alternating in a
 // rotating order each round. Prints requests/s and p99 latency (medians over the rounds) and the
-// ratio of each server to Bun.serve per route, plus server CPU time per request (lower is better),
+// ratio of each server to Bun.serve per route (the median of the per-round ratios, and their
+// range), plus server CPU time per request (lower is better),
 // which the other load on a shared machine disturbs far less than requests/s. "raw ceiling" is
 // Bun.listen writing one precomputed response per request head (no parser, no app): the bound.
 //
-//   bun bench/http/run.ts [--duration 5] [--rounds 3] [--warmup 2] [--connections 64] [--metrics on] [--only plaintext,json]
+//   bun bench/http/run.ts [--duration 3] [--rounds 5] [--warmup 2] [--connections 64] [--metrics on] [--pin off] [--only plaintext,json]
 import { spawn, spawnSync, type Subprocess } from "bun";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -15,13 +16,18 @@ import { ensureWrk, parseBenchFlags } from "../support.ts";
 
 const here = import.meta.dir;
 const argsSchema = z.object({
-  duration: z.coerce.number().int().min(1).max(120).default(5),
-  rounds: z.coerce.number().int().min(1).max(20).default(3),
+  duration: z.coerce.number().int().min(1).max(120).default(3),
+  rounds: z.coerce.number().int().min(1).max(20).default(5),
   warmup: z.coerce.number().int().min(0).max(60).default(2),
   connections: z.coerce.number().int().min(1).max(10_000).default(64),
   only: z.string().optional(),
   /** on: also run liveframe with request metrics counted (server-liveframe-metrics.ts), to read their cost. */
   metrics: z.enum(["on", "off"]).default("off"),
+  /**
+   * on (default with 2+ CPUs and taskset): wrk on the last CPU, every server on the others, as a
+   * separate load-generator machine would be; off: wherever the scheduler puts them.
+   */
+  pin: z.enum(["on", "off"]).default("on"),
 });
 
 interface Route {
@@ -72,8 +78,40 @@ interface Running {
   port: number;
 }
 
-async function startServer(spec: ServerSpec): Promise<Running> {
-  const proc = spawn(spec.cmd, { cwd: join(here, "..", ".."), env: { ...process.env, PORT: "0" }, stdout: "pipe", stderr: "inherit" });
+/**
+ * CPU pinning (see --pin): the prefix for server commands and for wrk, or empty prefixes when
+ * off or impossible (one CPU, no taskset), with the reason printed.
+ */
+interface Pinning {
+  server: string[];
+  load: string[];
+  says: string;
+}
+
+function pinning(wanted: boolean): Pinning {
+  const none = (why: string): Pinning => ({ server: [], load: [], says: why });
+  if (!wanted) return none("not pinned (--pin off): wrk and the servers share every CPU");
+  const status = readFileSync("/proc/self/status", "utf8");
+  const list = /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1] ?? "";
+  const ids: number[] = [];
+  for (const part of list.split(",")) {
+    const [a, b] = part.split("-").map(Number);
+    if (a === undefined || Number.isNaN(a)) continue;
+    for (let i = a; i <= (b ?? a); i++) ids.push(i);
+  }
+  if (ids.length < 2) return none("not pinned: one CPU, so wrk and the servers share it");
+  if (spawnSync(["taskset", "-V"]).exitCode !== 0) return none("not pinned: taskset is missing (apt-get install util-linux)");
+  const load = ids[ids.length - 1]!;
+  const servers = ids.slice(0, -1).join(",");
+  return {
+    server: ["taskset", "-c", servers],
+    load: ["taskset", "-c", String(load)],
+    says: `pinned: wrk on CPU ${load}, each server on CPU ${servers} (--pin off to let them share)`,
+  };
+}
+
+async function startServer(spec: ServerSpec, pin: Pinning): Promise<Running> {
+  const proc = spawn([...pin.server, ...spec.cmd], { cwd: join(here, "..", ".."), env: { ...process.env, PORT: "0" }, stdout: "pipe", stderr: "inherit" });
   const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
   let text = "";
   const deadline = Date.now() + 20_000;
@@ -111,9 +149,9 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-function wrk(port: number, route: Route, seconds: number, connections: number, pid = 0): Sample {
+function wrk(pin: Pinning, port: number, route: Route, seconds: number, connections: number, pid = 0): Sample {
   const cpuBefore = cpuSeconds(pid);
-  const args = ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency"];
+  const args = [...pin.load, "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency"];
   if (route.script) args.push("-s", route.script);
   args.push(`http://127.0.0.1:${port}${route.path}`);
   const r = spawnSync(args);
@@ -144,42 +182,47 @@ export async function runHttpBench(argv: string[]): Promise<void> {
   const only = opts.only?.split(",");
   const routes = only ? ROUTES.filter((r) => only.some((o) => r.name.startsWith(o))) : ROUTES;
   console.log(`machine: ${cpus().length} cpus (nproc), ${cpus()[0]?.model ?? "unknown CPU"}; bun ${Bun.version}; node ${spawnSync(["node", "--version"]).stdout.toString().trim() || "-"}`);
-  console.log(`wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} rounds, ${opts.warmup}s warm-up per server and route; medians shown\n`);
+  const pin = pinning(opts.pin === "on");
+  console.log(`wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} rounds, ${opts.warmup}s warm-up per server and route; medians shown`);
+  console.log(`${pin.says}\n`);
   const running: Running[] = [];
   try {
-    for (const spec of specs) running.push(await startServer(spec));
+    for (const spec of specs) running.push(await startServer(spec, pin));
     const results = new Map<string, Sample[]>();
     for (const route of routes) {
       for (const r of running) {
-        if (opts.warmup > 0) wrk(r.port, route, opts.warmup, opts.connections);
+        if (opts.warmup > 0) wrk(pin, r.port, route, opts.warmup, opts.connections);
       }
       for (let round = 0; round < opts.rounds; round++) {
         // Rotate who goes first so drift on a shared machine does not favour one server.
         for (let k = 0; k < running.length; k++) {
           const r = running[(k + round) % running.length]!;
-          const sample = wrk(r.port, route, opts.duration, opts.connections, r.proc.pid);
+          const sample = wrk(pin, r.port, route, opts.duration, opts.connections, r.proc.pid);
           const key = `${route.name}\t${r.spec.name}`;
           results.set(key, [...(results.get(key) ?? []), sample]);
         }
       }
     }
-    const rows: string[][] = [["route", "server", "req/s", "p99 ms", "vs Bun.serve", "cpu µs/req", "cpu vs Bun.serve", "errors"]];
+    // Ratios are paired: each round measures every server back to back, so each server's ratio
+    // to Bun.serve is taken within a round, then the median over the rounds is shown with their
+    // range. Drift in the machine's speed between rounds (other load on a shared host) cancels.
+    const rows: string[][] = [["route", "server", "req/s", "p99 ms", "vs Bun.serve", "rounds (min–max)", "cpu µs/req", "cpu vs Bun.serve", "errors"]];
     for (const route of routes) {
       const baseSamples = results.get(`${route.name}\tBun.serve`) ?? [];
-      const base = median(baseSamples.map((s) => s.rps));
-      const baseCpu = median(baseSamples.map((s) => s.cpuUs));
       for (const r of running) {
         const samples = results.get(`${route.name}\t${r.spec.name}`) ?? [];
-        const rps = median(samples.map((s) => s.rps));
+        const ratios = samples.map((s, i) => s.rps / baseSamples[i]!.rps);
+        const cpuRatios = samples.map((s, i) => s.cpuUs / baseSamples[i]!.cpuUs);
         rows.push([
           route.name,
           r.spec.name,
-          rps.toFixed(0),
+          median(samples.map((s) => s.rps)).toFixed(0),
           // wrk cannot time pipelined requests one by one (it reports 0): show that as "-".
           ((p) => (p > 0 ? p.toFixed(2) : "-"))(median(samples.map((s) => s.p99Ms))),
-          `${(rps / base).toFixed(2)}x`,
+          `${median(ratios).toFixed(2)}x`,
+          `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`,
           median(samples.map((s) => s.cpuUs)).toFixed(1),
-          `${(median(samples.map((s) => s.cpuUs)) / baseCpu).toFixed(2)}x`,
+          `${median(cpuRatios).toFixed(2)}x`,
           String(samples.reduce((a, s) => a + s.errors, 0)),
         ]);
       }
