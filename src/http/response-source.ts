@@ -238,36 +238,36 @@ const ObjectProto = Object.prototype;
 /** No fields: a Response built without headers. */
 const NO_FIELDS: string[] = [];
 
+/** A plain object (no Proxy, Object.prototype): reading its own properties runs no code but getters. */
+function isPlain(o: unknown): o is Record<string, unknown> {
+  return typeof o === "object" && o !== null && !isProxy(o) && getProto(o) === ObjectProto;
+}
+
+/** A plain object the runtime reads as a record of fields (one with Symbol.iterator is a list of pairs). */
+function isPlainRecord(h: unknown): h is Record<string, unknown> {
+  return isPlain(h) && !(Symbol.iterator in h);
+}
+
 /**
- * The fields a Response built with `init` starts with, `[name, value, …]`, when `init` is absent
- * or a plain object whose `headers` is absent or a plain object of strings the runtime stores
- * unchanged (no surrounding whitespace, no two names alike but for case); else undefined. Read
- * through property descriptors after the runtime has read them: no getter or Proxy trap runs a
- * second time (anything but plain data properties on plain objects is left to the runtime).
+ * The fields a Response built with `init` starts with, `[name, value, …]`, when `init` is a plain
+ * object whose `headers` is absent or a plain object of strings the runtime stores unchanged;
+ * else undefined. Read through property descriptors after the runtime has read them: no getter
+ * or Proxy trap runs a second time (anything but plain data properties is left to the runtime).
+ * For the bodies constructFromPlainInit does not take.
  */
 function plainFields(init: unknown): string[] | undefined {
-  if (init === undefined || init === null) return NO_FIELDS;
-  if (typeof init !== "object" || isProxy(init) || getProto(init) !== ObjectProto) return undefined;
+  if (!isPlain(init)) return undefined;
   const d = ownDescriptor(init, "headers");
   if (d === undefined) return "headers" in init ? undefined : NO_FIELDS;
   if (d.get !== undefined || d.set !== undefined) return undefined;
-  const h = d.value as Record<string, unknown> | undefined;
+  const h = d.value as unknown;
   if (h === undefined) return NO_FIELDS;
-  if (typeof h !== "object" || h === null || isProxy(h) || getProto(h) !== ObjectProto) return undefined;
-  const keys = Object.keys(h);
+  return isPlainRecord(h) ? fieldsOf(h, Object.keys(h)) : undefined;
+}
+
+/** `h`'s fields through its property descriptors (data properties holding strings only), else undefined. */
+function fieldsOf(h: Record<string, unknown>, keys: string[]): string[] | undefined {
   if (keys.length === 0) return NO_FIELDS;
-  if (keys.length === 1) {
-    // One field (Hono's c.json and c.html): the same array as last time for the same field, so
-    // the writer's lines for it are made once (see linesFromFields).
-    const k = keys[0]!;
-    const v = ownDescriptor(h, k)!.value;
-    if (k === lastKey && v === lastValue) return lastFields;
-    if (!storedAsGiven(v)) return undefined;
-    lastKey = k;
-    lastValue = v;
-    lastFields = [lowerName(k), v];
-    return lastFields;
-  }
   const out: string[] = new Array(keys.length * 2);
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
@@ -281,9 +281,71 @@ function plainFields(init: unknown): string[] | undefined {
   return out;
 }
 
-let lastKey = "";
-let lastValue = "";
-let lastFields: string[] = NO_FIELDS;
+/**
+ * The one field given last in a plain `init.headers` (Hono's c.json, c.text and c.html give one),
+ * as a Headers the runtime copies without parsing, and as fields (the same array each time, so
+ * the writer makes its lines once: see linesFromFields).
+ */
+let oneKey = "";
+let oneValue = "";
+let oneHeaders: Headers | undefined;
+let oneFields: string[] = NO_FIELDS;
+
+/** The fields of the Response constructFromPlainInit built last. */
+let builtFields: string[] | undefined;
+
+interface InitMembers {
+  headers?: unknown;
+  status?: unknown;
+  statusText?: unknown;
+  method?: unknown;
+}
+
+/**
+ * Builds a Response from a string or null body and a plain `init` as the runtime would, but
+ * reads `init` itself, as the runtime does on 1.4.5 (see the test): `headers` and, when it is a
+ * plain object with one field, that field; then status, statusText and method, each once. The
+ * runtime is handed the same values in an object of ours. No getter
+ * runs more often than under the runtime alone, every conversion and error stays the runtime's,
+ * and a field given again is handed over as a Headers, which the runtime copies without parsing
+ * (measured: ~0.2 µs less per response).
+ */
+function constructFromPlainInit(body: unknown, init: InitMembers, target: Function): Response {
+  const given = init.headers;
+  let headers = given;
+  let fields: string[] | undefined;
+  let learnt: string | undefined;
+  let key = "";
+  if (given === undefined) fields = NO_FIELDS;
+  else if (isPlainRecord(given)) {
+    const keys = Object.keys(given);
+    if (keys.length === 1) {
+      key = keys[0]!;
+      const value = given[key]; // its only read
+      if (key === oneKey && value === oneValue) {
+        headers = oneHeaders;
+        fields = oneFields;
+      } else {
+        headers = { [key]: value };
+        if (storedAsGiven(value)) learnt = value;
+      }
+    } else fields = fieldsOf(given, keys); // data properties only, so the runtime's reads run no code twice
+  }
+  // The runtime reads the rest after it has converted `headers`.
+  const status = init.status;
+  const statusText = init.statusText;
+  const method = init.method;
+  const res = Reflect.construct(NativeResponse, [body, { headers, status, statusText, method }], target) as Response;
+  if (learnt !== undefined) {
+    // The runtime took it: the same field as a Headers for next time.
+    oneHeaders = new Headers(headers as Record<string, string>);
+    oneKey = key;
+    oneValue = learnt;
+    oneFields = fields = [lowerName(key), learnt];
+  }
+  builtFields = fields;
+  return res;
+}
 
 /** A field value the runtime stores as given: a string without surrounding whitespace. */
 function storedAsGiven(v: unknown): v is string {
@@ -313,18 +375,27 @@ const construct = function Response(this: unknown, body?: unknown, init?: unknow
   // `new Response(…)` itself: the runtime's own new.target (same prototype), which spares the
   // runtime re-setting the prototype of every object (measured: 6 % of a request). A user
   // subclass passes its own.
-  const res = Reflect.construct(NativeResponse, [body, init], new.target === construct ? NativeResponse : new.target) as Response;
+  const target = new.target === construct ? NativeResponse : new.target;
+  let res: Response;
+  let fields: string[] | undefined;
+  if (init === undefined || init === null) {
+    res = Reflect.construct(NativeResponse, [body, init], target) as Response;
+    fields = NO_FIELDS;
+  } else if ((typeof body === "string" || body === undefined || body === null) && isPlain(init)) {
+    res = constructFromPlainInit(body, init as InitMembers, target);
+    fields = builtFields;
+  } else {
+    res = Reflect.construct(NativeResponse, [body, init], target) as Response;
+    fields = plainFields(init);
+  }
   let source = captureSource(body, init);
   if (source !== undefined) {
     // A derived type is a field the runtime added, which `fields` would miss.
-    if (source.derivedType !== true) {
-      const fields = plainFields(init);
-      if (fields !== undefined) {
-        // Shared sources (the null body's, a Blob stream's) are copied before they are marked.
-        if (source === NULL_SOURCE || source.copied) source = { ...source };
-        source.fields = fields;
-        source.epoch = headersEpoch;
-      }
+    if (fields !== undefined && source.derivedType !== true) {
+      // Shared sources (the null body's, a Blob stream's) are copied before they are marked.
+      if (source === NULL_SOURCE || source.copied) source = { ...source };
+      source.fields = fields;
+      source.epoch = headersEpoch;
     }
     keep(res, source);
     if (source.data !== null) {
