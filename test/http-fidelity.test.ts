@@ -28,8 +28,8 @@ function makeApp() {
     // /fields/* is left alone: there the fields a Response was built with are sent unread.
     if (!c.req.path.startsWith("/fields/")) c.res.headers.set("x-powered-by", "x");
   });
-  // Fields given as a plain object are sent as given, unless a Headers changed since
-  // (response-source.ts, fieldsHold): every way to change or disguise them.
+  // Fields given as a plain object are sent as given, unless they changed since construction
+  // (response-source.ts, headersAre): every way to change or disguise them.
   app.get("/fields/json", (c) => c.json({ a: 1 }));
   app.get("/fields/json-201", (c) => c.json({ a: 1 }, 201));
   app.get("/fields/text-init", () => new Response("<b>x</b>", { status: 200, headers: { "x-a": "1" } }));

@@ -6,7 +6,6 @@
 
 import type { PeerAddress } from "./conninfo.ts";
 import type { RequestHead } from "./head.ts";
-import { nativeHeadersAppend } from "./response-source.ts";
 
 const NativeRequest = globalThis.Request;
 const EMPTY = new Uint8Array(0);
@@ -52,7 +51,7 @@ export class LiveRequest {
       const h = new Headers();
       const o = this._head.fieldOffsets;
       const b = this._head.buf;
-      for (let i = 0; i < o.length; i += 4) nativeHeadersAppend.call(h, b.toString("latin1", o[i]!, o[i + 1]!), b.toString("latin1", o[i + 2]!, o[i + 3]!));
+      for (let i = 0; i < o.length; i += 4) h.append(b.toString("latin1", o[i]!, o[i + 1]!), b.toString("latin1", o[i + 2]!, o[i + 3]!));
       this._headers = h;
     }
     return this._headers;

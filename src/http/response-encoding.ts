@@ -15,8 +15,8 @@
 //   a Content-Disposition for types a browser does not display (see file-body.ts).
 import type { RequestHead } from "./head.ts";
 import { blobName, dispositionLine, isBunFile, namesFileFor, parseRange } from "./file-body.ts";
-import { dateLine, linesFromFields, linesFromHeaders, newFieldFacts, type FieldFacts } from "./response-head.ts";
-import { fieldsHold, NativeResponse, sourceOf } from "./response-source.ts";
+import { dateLine, headersAre, linesFromFields, linesFromHeaders, newFieldFacts, type FieldFacts } from "./response-head.ts";
+import { NativeResponse, sourceOf } from "./response-source.ts";
 import { statusLine } from "./status.ts";
 
 const TEXT_PLAIN = "content-type: text/plain;charset=utf-8\r\n";
@@ -78,9 +78,10 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
   if (!(status >= 100 && status <= 999)) throw new RangeError(`the app's Response has status ${status}, which HTTP cannot carry`);
   const f = facts;
   const source = sourceOf(res);
-  // The fields it was built with while no Headers has changed since, else the runtime's own.
+  // The fields it was built with, if it still holds exactly those (cheaper to check than to read).
   const fields = source?.fields;
-  const lines = fields !== undefined && fieldsHold(source!) ? linesFromFields(fields, f) : linesFromHeaders(getHeaders.call(res), f);
+  const headers = getHeaders.call(res);
+  const lines = fields !== undefined && headersAre(headers, fields) ? linesFromFields(fields, f) : linesFromHeaders(headers, f);
   if (f.invalid) throw new TypeError("the app's Response has a header field that cannot be sent (e.g. a Content-Length that is not a number)");
   let head = statusLine(status) + lines;
   if (!f.hasDate) head += dateLine();

@@ -136,6 +136,20 @@ let lastFields: string[] | null = null;
 let lastLines = "";
 const lastFacts = newFieldFacts();
 
+/**
+ * The runtime's Headers hold exactly `fields` (distinct names, as the runtime stores them): as
+ * many fields, each with its value. Set-Cookie is not checked this way (its values are not
+ * combined): such fields are read back.
+ */
+export function headersAre(h: Headers, fields: string[]): boolean {
+  if ((h as { count?: number }).count !== fields.length / 2) return false;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (name === "set-cookie" || h.get(name) !== fields[i + 1]) return false;
+  }
+  return true;
+}
+
 /** Header lines from a Headers object (already validated by the runtime). */
 export function linesFromHeaders(h: Headers, f: FieldFacts): string {
   resetFacts(f);

@@ -20,9 +20,9 @@
 //   length, [native code]) that notes where a clone's body or a stream comes from, so
 //   `new Response(file.stream())` is sent as Bun.serve sends it (see streamSources); a stream that
 //   is another recent Response's `body` is recognised too (see recent);
-// - Headers' `set`, `append` and `delete` are the runtime's own behind such a Proxy too, which
-//   only counts changes (see headersEpoch): a Response's fields given as a plain object are sent
-//   without reading them back while no Headers has changed since it was built.
+// - a Response built from a string or null body and a plain options object is built from the
+//   values read as the runtime reads them (see constructFromPlainInit): the same getters run, as
+//   often and in the same order.
 
 const NativeResponse = globalThis.Response;
 export { NativeResponse };
@@ -43,27 +43,12 @@ export interface BodySource {
    */
   derivedType?: boolean;
   /**
-   * The header fields the Response was built with, when `init.headers` was a plain object of
-   * strings: `[name, value, …]`, names lower-cased, as the runtime stores them. They are the
-   * Response's fields for as long as no Headers has been changed since (see headersEpoch): the
-   * writer then skips reading them back through the runtime's Headers (~0.5 µs per response,
-   * most of what a JSON answer costs beyond a text one).
+   * The header fields the Response was built with, when it was built without headers or with a
+   * plain object of strings: `[name, value, …]`, names lower-cased, as the runtime stores them.
+   * The writer checks that the Response still holds exactly these (headersAre: a count and a get
+   * per field) instead of reading every field back and parsing them into lines.
    */
   fields?: string[];
-  /** headersEpoch when `fields` was taken. */
-  epoch?: number;
-}
-
-/**
- * Bumped by every call of Headers' `set`, `append` and `delete` (the only ways to change a
- * Response's fields after it is built): a Response whose `fields` were taken at the current epoch
- * still has exactly those fields.
- */
-let headersEpoch = 0;
-
-/** `fields` of `source` still hold (no Headers changed since they were taken). */
-export function fieldsHold(source: BodySource): boolean {
-  return source.epoch === headersEpoch;
 }
 
 /** A base class whose constructor returns the object it is given: lets a subclass stamp a private field on it. */
@@ -182,27 +167,6 @@ const nativeBody = Object.getOwnPropertyDescriptor(NativeResponse.prototype, "bo
 const nativeBodyUsed = Object.getOwnPropertyDescriptor(NativeResponse.prototype, "bodyUsed")!.get! as (this: Response) => boolean;
 const nativeClone = NativeResponse.prototype.clone as (this: Response) => Response;
 const nativeBlobStream = Blob.prototype.stream as (this: Blob, ...args: unknown[]) => ReadableStream<Uint8Array>;
-
-/**
- * Headers' own `append`, for the engine's request Headers: a request's fields are not a
- * Response's, so building them need not invalidate anything (see headersEpoch).
- */
-export const nativeHeadersAppend = Headers.prototype.append as (this: Headers, name: string, value: string) => void;
-const nativeHeadersSet = Headers.prototype.set as (this: Headers, name: string, value: string) => void;
-const nativeHeadersDelete = Headers.prototype.delete as (this: Headers, name: string) => void;
-
-function headersAppend(this: Headers, ...args: unknown[]): void {
-  headersEpoch++;
-  return Reflect.apply(nativeHeadersAppend, this, args) as void;
-}
-function headersSet(this: Headers, ...args: unknown[]): void {
-  headersEpoch++;
-  return Reflect.apply(nativeHeadersSet, this, args) as void;
-}
-function headersDelete(this: Headers, ...args: unknown[]): void {
-  headersEpoch++;
-  return Reflect.apply(nativeHeadersDelete, this, args) as void;
-}
 
 /** `Response.prototype.clone`: the runtime's clone, which holds the same body as the original. */
 function clone(this: Response): Response {
@@ -395,7 +359,6 @@ const construct = function Response(this: unknown, body?: unknown, init?: unknow
       // Shared sources (the null body's, a Blob stream's) are copied before they are marked.
       if (source === NULL_SOURCE || source.copied) source = { ...source };
       source.fields = fields;
-      source.epoch = headersEpoch;
     }
     keep(res, source);
     if (source.data !== null) {
@@ -426,10 +389,7 @@ export function installResponseSource(): void {
   // Where a clone's body or a Blob's stream comes from (see streamSources).
   replaceNative(NativeResponse.prototype, "clone", clone);
   replaceNative(Blob.prototype, "stream", stream);
-  // Every change to any Headers moves the epoch (see headersEpoch).
-  replaceNative(Headers.prototype, "append", headersAppend);
-  replaceNative(Headers.prototype, "set", headersSet);
-  replaceNative(Headers.prototype, "delete", headersDelete);
+
   // `res.constructor === Response`, as before the swap.
   Object.defineProperty(NativeResponse.prototype, "constructor", { value: bound, writable: true, enumerable: false, configurable: true });
   (globalThis as { Response: unknown }).Response = bound;
