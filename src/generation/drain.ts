@@ -385,7 +385,10 @@ export class Drain {
     this.env.log(
       `liveframe generation ${this.generation}: ${why} during the handover; serving the ${counts.open} connections still held here`,
     );
-    this.env.tell({ type: "give-aborted", to: t.to, reason: why, open: counts.open, busy: counts.busy, accepting: false, cause: "peer-gone" });
+    this.env.tell({
+      type: "give-aborted", to: t.to, reason: why, open: counts.open, busy: counts.busy, accepting: false, cause: "peer-gone",
+      connectionsMoved: t.sender.moved,
+    });
     this.env.tell({ type: "counts", counts });
   }
 }

@@ -104,6 +104,11 @@ export const generationMessageSchema = z.discriminatedUnion("type", [
     /** It still accepts on its listeners (the give failed before it stopped): no `listen` needed. */
     accepting: z.boolean().optional(),
     cause: z.enum(["peer-gone", "no-channel", "capacity"]).optional(),
+    /**
+     * peer-gone: the connections the peer had confirmed taking before it went (this generation
+     * closed its copies on each confirmation, so they are the peer's: lost if it died).
+     */
+    connectionsMoved: count.optional(),
   }),
   /**
    * The old generation's last word: everything it held has moved or finished. `connectionsMoved`

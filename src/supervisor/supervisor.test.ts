@@ -286,6 +286,23 @@ test("the new generation dies mid-takeover: the reload fails with its exit, and 
   expect(s.active).toBe(g1);
 });
 
+test("the old generation sees the new one go (give-aborted, peer-gone) before its death is seen, and before it said what it took: the outcome counts what the old one saw it confirm, and says it was killed", async () => {
+  const { s, gens } = rig(new FakeGeneration(2));
+  const [g1, g2] = gens as [FakeGeneration, FakeGeneration];
+  const reloading = s.reload();
+  await sentTo(g1, "give");
+  // Generation 2 confirmed 300 connections to generation 1, then was killed before its own
+  // report reached the supervisor: only generation 1's count says what died.
+  g1.say({ type: "give-aborted", to: 2, reason: "generation 2 closed the channel (it exited or was killed)", open: 7, busy: 7, cause: "peer-gone", connectionsMoved: 300 });
+  await Bun.sleep(20);
+  g2.die();
+  const outcome = await reloading;
+  expect(outcome.ok).toBe(false);
+  expect(outcome.error).toContain("generation 2 (pid 1002) was killed by SIGKILL while taking over (the 300 connections it had taken died with it)");
+  expect(outcome.error).toContain("generation 1 serves again with every connection it still holds");
+  expect(s.active).toBe(g1);
+});
+
 test("the old generation cannot receive the give (give-aborted while the new one lives): the reload fails with that cause; the old one serves again and the new one hands back what it accepted", async () => {
   const { s, gens } = rig(new FakeGeneration(2));
   const [g1, g2] = gens as [FakeGeneration, FakeGeneration];

@@ -56,11 +56,17 @@ const STANDBY_RESPAWN_MIN_MS = 250;
 /** ...doubling up to this: a runtime that cannot even import must not become a spawn loop. */
 const STANDBY_RESPAWN_MAX_MS = 30_000;
 
+/**
+ * After the old generation says the new one went away mid-handover, how long to wait for the new
+ * one's exit to be seen (it was usually killed: the outcome then says so, with what died with it).
+ */
+const PEER_EXIT_WAIT_MS = 1000;
+
 /** How a handover's first step ended. */
 type HandoverStart =
   | { kind: "handed-over"; connectionsMoved: number; busy: number }
   | { kind: "next-died" }
-  | { kind: "give-aborted"; reason: string; accepting: boolean; cause?: "peer-gone" | "no-channel" | "capacity" }
+  | { kind: "give-aborted"; reason: string; accepting: boolean; cause?: "peer-gone" | "no-channel" | "capacity"; connectionsMoved?: number }
   | { kind: "old-died"; connectionsMoved: number; connectionsLost: number; how: string }
   | { kind: "silent"; connectionsMoved: number; why: string };
 
@@ -609,9 +615,16 @@ export class SupervisorProcess implements Supervisor, Front {
         return;
       case "next-died":
       case "give-aborted": {
+        // The old generation saw the new one go (peer-gone): most often it was killed, and its
+        // exit reaches us a moment later. Wait for it (bounded) so the outcome says what happened.
+        if (start.kind === "give-aborted" && start.cause === "peer-gone" && next.alive) {
+          await Promise.race([next.exited, Bun.sleep(PEER_EXIT_WAIT_MS)]);
+        }
         // Its last `taking` may still be in its channel: read to the end first.
         if (!next.alive) await next.channelClosed;
-        const lost = next.adoptedFrom.get(old.number) ?? 0;
+        // What died with it: what the old generation saw it confirm (it closed its copies then),
+        // else what the new one said it took.
+        const lost = (start.kind === "give-aborted" ? start.connectionsMoved : undefined) ?? next.adoptedFrom.get(old.number) ?? 0;
         // Nothing moved when the give could not start (no channel, or no room for everything at
         // the new generation): its reason is the whole story (with what to do).
         const nothingMoved = start.kind === "give-aborted" && (start.cause === "capacity" || start.cause === "no-channel");
@@ -636,7 +649,7 @@ export class SupervisorProcess implements Supervisor, Front {
     next: GenerationProcess,
     reported: Promise<
       | { type: "handed-over"; connectionsMoved: number; busy: number }
-      | { type: "give-aborted"; reason: string; accepting?: boolean; cause?: "peer-gone" | "no-channel" | "capacity" }
+      | { type: "give-aborted"; reason: string; accepting?: boolean; cause?: "peer-gone" | "no-channel" | "capacity"; connectionsMoved?: number }
     >,
     heldBefore: number,
   ): Promise<HandoverStart> {
@@ -646,7 +659,7 @@ export class SupervisorProcess implements Supervisor, Front {
         (m) =>
           m.type === "handed-over"
             ? ({ kind: "handed-over", connectionsMoved: m.connectionsMoved, busy: m.busy } as const)
-            : ({ kind: "give-aborted", reason: m.reason, accepting: m.accepting === true, cause: m.cause } as const),
+            : ({ kind: "give-aborted", reason: m.reason, accepting: m.accepting === true, cause: m.cause, connectionsMoved: m.connectionsMoved } as const),
         (err: Error) => ({ kind: "failed", err }) as const,
       ),
       nextDied,
