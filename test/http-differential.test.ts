@@ -80,6 +80,12 @@ function cases(): DiffCase[] {
     one("utf-8 text", get("/plain/utf8")),
     one("empty string body", get("/plain/empty")),
     one("null body", get("/plain/null")),
+    // One Response object returned for every request, in this order on both servers.
+    ...["text", "empty", "null", "bytes", "blob", "not-modified"].flatMap((kind) =>
+      (["GET", "HEAD", "GET"] as const).map((method, i) =>
+        one(`the same Response again (${kind}): ${i + 1}. ${method}`, { method, path: `/reused/${kind}` }, i > 0 ? { sentBefore: true } : {}),
+      ),
+    ),
     one("status 201 text", get("/plain/status-201")),
     one("c.header and append", get("/plain/header")),
     one("route params and repeated query", get("/plain/user/42?tag=a&tag=b")),

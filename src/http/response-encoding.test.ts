@@ -170,7 +170,10 @@ describe("file-body rules", () => {
 });
 
 describe("status line as Bun.serve writes it", () => {
-  const line = (res: Response) => planResponse(res, GET, true).head.slice(0, planResponse(res, GET, true).head.indexOf("\r\n"));
+  const line = (res: Response) => {
+    const head = planResponse(res, GET, true).head;
+    return head.slice(0, head.indexOf("\r\n"));
+  };
   test("statusText is ignored: the phrase comes from Bun's table", () => {
     expect(line(new Response("x", { status: 200, statusText: "Fine Thanks" }))).toBe("HTTP/1.1 200 OK");
     expect(line(new Response("x", { status: 418, statusText: "short and stout" }))).toBe("HTTP/1.1 418 I'm a Teapot");
@@ -338,5 +341,41 @@ describe("fields given at construction (checked, not read back, when the Respons
     for (const r of [first, second, third]) expect(sentFields(planResponse(r, GET, true))).toEqual(runtimeFields(r));
     expect(runtimeFields(third)).toEqual(["content-type: application/json"]);
     expect(runtimeFields(first)).toEqual(["content-type: text/html"]);
+  });
+});
+
+describe("a Response sent once (the runtime marks its body used; Bun.serve answers a second send with 500)", () => {
+  const used = (r: Response, req = GET) => {
+    try {
+      planResponse(r, req, true);
+      return "sent";
+    } catch (err) {
+      return (err as TypeError & { code?: string }).code ?? String(err);
+    }
+  };
+  test("a body with bytes in it goes once; a HEAD marks it too, and a HEAD of a used one announces an empty body", () => {
+    for (const make of [() => new Response("hi"), () => new Response(new Uint8Array([1])), () => new Response(new Blob(["abc"], { type: "text/x-foo" }))]) {
+      const r = make();
+      expect([used(r), used(r)]).toEqual(["sent", "ERR_BODY_ALREADY_USED"]);
+      const h = make();
+      expect([used(h, HEAD), used(h), used(h, HEAD)]).toEqual(["sent", "ERR_BODY_ALREADY_USED", "sent"]);
+      expect(fields(planResponse(h, HEAD, true))).toEqual(["HTTP/1.1 200 OK", "content-length: 0", "", ""]);
+    }
+    // An empty Blob: a GET marks it, a HEAD does not.
+    const e = new Response(new Blob([]));
+    expect([used(e, HEAD), used(e, HEAD), used(e), used(e)]).toEqual(["sent", "sent", "sent", "ERR_BODY_ALREADY_USED"]);
+  });
+
+  test("null and empty bodies, and statuses without a body, can be sent again", () => {
+    for (const make of [() => new Response(null), () => new Response(""), () => new Response("x", { status: 304 }), () => new Response(null, { status: 204 })]) {
+      const r = make();
+      expect([used(r), used(r), used(r)]).toEqual(["sent", "sent", "sent"]);
+    }
+  });
+
+  test("a clone is sent on its own: each of the two goes once", () => {
+    const a = new Response("xy");
+    const b = a.clone() as Response;
+    expect([used(a), used(b), used(a), used(b)]).toEqual(["sent", "sent", "ERR_BODY_ALREADY_USED", "ERR_BODY_ALREADY_USED"]);
   });
 });

@@ -96,10 +96,19 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
   }
 
   if (intact) {
+    if (source.sent === true) {
+      // Sent once already: Bun.serve refuses to send the body again, and a HEAD announces an
+      // empty body, without the type the runtime derived from it (measured on 1.4.5).
+      if (!isHead) throw bodyAlreadyUsed();
+      if (source.derivedType === true && f.hasContentType) head = withoutContentType(head, f);
+      return plan(head + "content-length: 0\r\n", f, keepAlive, req, NONE);
+    }
     const data = source.data;
     if (data === null) return nullBody(head, f, keepAlive, req, isHead, null);
     if (typeof data === "string" || data instanceof Uint8Array) {
       const length = typeof data === "string" ? utf8Length(data) : data.byteLength;
+      // An empty body is not marked used by the runtime: it can be sent again.
+      if (length > 0) source.sent = true;
       if (isHead) {
         if (source.derivedType === true && f.hasContentType) head = withoutContentType(head, f);
         return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, NONE);
@@ -107,6 +116,8 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
       if (length > 0 && !f.hasContentType) head += typeof data === "string" && !source.copied ? TEXT_PLAIN : OCTET_STREAM;
       return plan(head + `content-length: ${length}\r\n`, f, keepAlive, req, { kind: BodyKind.Whole, data, length });
     }
+    // A Blob is marked used by a GET whatever its size, by a HEAD when it has bytes (1.4.5).
+    if (!isHead || data.size > 0) source.sent = true;
     return blobBody(head, f, keepAlive, req, isHead, status, data, source.copied, source.derivedType === true, lines);
   }
 
@@ -115,6 +126,16 @@ export function planResponse(res: Response, req: RequestFacts, keepAlive: boolea
   // HEAD of a stream: Bun.serve announces it chunked and sends nothing.
   if (isHead) return plan(head + CHUNKED, f, keepAlive, req, { kind: BodyKind.None, unread: body });
   return { head, wide: f.wide, keepAlive, body: { kind: BodyKind.Stream, stream: body } };
+}
+
+/**
+ * The error Bun.serve raises for a Response whose body was already sent (it answers 500 and
+ * logs it; the app's onError does not see it: the app has returned). Same message and code.
+ */
+function bodyAlreadyUsed(): TypeError {
+  const err = new TypeError("Response body already used. A Response body can only be sent once; create a new Response for each request.");
+  (err as TypeError & { code: string }).code = "ERR_BODY_ALREADY_USED";
+  return err;
 }
 
 /** UTF-8 length of a string: counted in JS for short ASCII (most bodies), else by the runtime. */

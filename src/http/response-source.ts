@@ -49,6 +49,11 @@ export interface BodySource {
    * per field) instead of reading every field back and parsing them into lines.
    */
   fields?: string[];
+  /**
+   * The body was sent (GET or HEAD): the runtime marks it used then, and Bun.serve answers a
+   * second send of the same Response with a 500 (see planResponse). Never set on a shared source.
+   */
+  sent?: boolean;
 }
 
 /** A base class whose constructor returns the object it is given: lets a subclass stamp a private field on it. */
@@ -172,7 +177,8 @@ const nativeBlobStream = Blob.prototype.stream as (this: Blob, ...args: unknown[
 function clone(this: Response): Response {
   const copy = nativeClone.call(this);
   const from = sourceOfAny(this);
-  if (from !== undefined) keep(copy, from);
+  // Its own copy: each of the two can be sent once.
+  if (from !== undefined) keep(copy, { ...from });
   return copy;
 }
 
