@@ -1,3 +1,4 @@
+import type { Subprocess } from "bun";
 // What every benchmark script needs: `--name value` flags validated by a zod schema, and wrk.
 import { spawnSync } from "bun";
 import type { z } from "zod";
@@ -31,4 +32,31 @@ export function ensureWrk(): void {
   console.log("wrk is missing: installing it with apt-get (apt-get update && apt-get install -y wrk) …");
   const r = spawnSync(["sh", "-c", "apt-get update -qq && apt-get install -y -qq wrk"], { stdout: "inherit", stderr: "inherit" });
   if (r.exitCode !== 0) throw new Error("could not install wrk with apt-get: install it yourself (Debian package `wrk`) and run again");
+}
+
+/**
+ * Reads a child's stdout until `pattern` matches (its start-up line, e.g. "ready <port>"), then
+ * keeps draining it so the child never blocks on a full pipe. Throws with what it printed when
+ * it exits or `timeoutMs` passes first (the child is killed then).
+ */
+export async function readUntil(proc: Subprocess, pattern: RegExp, what: string, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const dec = new TextDecoder();
+  let out = "";
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    const m = out.match(pattern);
+    if (m) {
+      reader.releaseLock();
+      void (async () => {
+        for await (const _ of proc.stdout as ReadableStream<Uint8Array>) {
+        }
+      })().catch(() => {});
+      return m;
+    }
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${what} exited before it was ready (exit code ${await proc.exited}):\n${out}`);
+    out += dec.decode(value);
+  }
+  proc.kill();
+  throw new Error(`${what} did not start within ${timeoutMs / 1000} s:\n${out}`);
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, openSync, writeSync, closeSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { ensureWrk, parseBenchFlags } from "../support.ts";
+import { ensureWrk, parseBenchFlags, readUntil } from "../support.ts";
 
 const argsSchema = z.object({
   duration: z.coerce.number().int().min(1).max(120).default(5),
@@ -36,20 +36,7 @@ function writeFile(path: string, bytes: number): void {
 
 async function start(server: string, root: string): Promise<{ proc: Subprocess; port: number }> {
   const proc = spawn([process.execPath, join(here, "server.ts")], { env: { ...process.env, SERVER: server, ROOT: root, PORT: "0" }, stdout: "pipe", stderr: "inherit" });
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  const deadline = Date.now() + 20_000;
-  while (!/ready (\d+)/.test(text)) {
-    if (Date.now() > deadline) {
-      proc.kill();
-      throw new Error(`${server} did not print "ready <port>" within 20 s`);
-    }
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${server} exited before it was ready`);
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return { proc, port: Number(/ready (\d+)/.exec(text)![1]) };
+  return { proc, port: Number((await readUntil(proc, /ready (\d+)/, server, 20_000))[1]) };
 }
 
 function vmKb(pid: number, field: string): number {

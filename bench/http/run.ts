@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { ensureWrk, parseBenchFlags } from "../support.ts";
+import { ensureWrk, parseBenchFlags, readUntil } from "../support.ts";
 
 const here = import.meta.dir;
 const argsSchema = z.object({
@@ -112,20 +112,7 @@ function pinning(wanted: boolean): Pinning {
 
 async function startServer(spec: ServerSpec, pin: Pinning): Promise<Running> {
   const proc = spawn([...pin.server, ...spec.cmd], { cwd: join(here, "..", ".."), env: { ...process.env, PORT: "0" }, stdout: "pipe", stderr: "inherit" });
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  const deadline = Date.now() + 20_000;
-  while (!/ready (\d+)/.test(text)) {
-    if (Date.now() > deadline) {
-      proc.kill();
-      throw new Error(`${spec.name} did not print "ready <port>" within 20 s`);
-    }
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${spec.name} exited before it was ready (exit code ${await proc.exited})`);
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return { spec, proc, port: Number(/ready (\d+)/.exec(text)![1]) };
+  return { spec, proc, port: Number((await readUntil(proc, /ready (\d+)/, spec.name, 20_000))[1]) };
 }
 
 interface Sample {

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { ensureWrk, parseBenchFlags } from "../support.ts";
+import { ensureWrk, parseBenchFlags, readUntil } from "../support.ts";
 import { sendControl } from "../../src/supervisor/client.ts";
 
 const here = import.meta.dir;
@@ -33,29 +33,6 @@ interface Target {
   notes(): string;
 }
 
-async function readLine(proc: Subprocess, pattern: RegExp, what: string): Promise<RegExpMatchArray> {
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  const dec = new TextDecoder();
-  let out = "";
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const m = out.match(pattern);
-    if (m) {
-      reader.releaseLock();
-      // Keep draining so the child never blocks on a full pipe.
-      void (async () => {
-        for await (const _ of proc.stdout as ReadableStream<Uint8Array>) {
-        }
-      })().catch(() => {});
-      return m;
-    }
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += dec.decode(value);
-  }
-  throw new Error(`${what} did not start:\n${out}`);
-}
-
 async function startLiveframe(): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), "liveframe-bench-reload-"));
   const runtimeDir = join(dir, "rt");
@@ -63,7 +40,7 @@ async function startLiveframe(): Promise<Target> {
     [bun, join(here, "../../bin/liveframe.ts"), "start", join(here, "app.ts"), "--port", "0", "--host", "127.0.0.1", "--runtime-dir", runtimeDir],
     { stdout: "pipe", stderr: "inherit", env: { ...process.env, NO_COLOR: "1" } },
   );
-  const m = await readLine(proc, /listening on \S+:(\d+)\S* \(supervisor pid (\d+)/, "liveframe start");
+  const m = await readUntil(proc, /listening on \S+:(\d+)\S* \(supervisor pid (\d+)/, "liveframe start");
   const supervisorPid = Number(m[2]);
   let pidChanged = false;
   return {
@@ -93,7 +70,7 @@ async function startLiveframe(): Promise<Target> {
 async function startBunServe(): Promise<Target> {
   const launch = async (port: number) => {
     const proc = spawn([bun, join(here, "bun-serve-instance.ts")], { stdout: "pipe", stderr: "inherit", env: { ...process.env, PORT: String(port) } });
-    const m = await readLine(proc, /ready (\d+)/, "Bun.serve instance");
+    const m = await readUntil(proc, /ready (\d+)/, "Bun.serve instance");
     return { proc, port: Number(m[1]) };
   };
   let current = await launch(0);

@@ -14,7 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { ensureWrk, parseBenchFlags } from "../support.ts";
+import { ensureWrk, parseBenchFlags, readUntil } from "../support.ts";
 import { sendControl } from "../../src/supervisor/client.ts";
 import { burn, CPU_HASHES } from "./app.ts";
 
@@ -52,27 +52,6 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-async function readLine(proc: Subprocess, pattern: RegExp, what: string): Promise<RegExpMatchArray> {
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  const dec = new TextDecoder();
-  let out = "";
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
-    const m = out.match(pattern);
-    if (m) {
-      reader.releaseLock();
-      void (async () => {
-        for await (const _ of proc.stdout as ReadableStream<Uint8Array>) {
-        }
-      })().catch(() => {});
-      return m;
-    }
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += dec.decode(value);
-  }
-  throw new Error(`${what} did not start:\n${out}`);
-}
-
 async function startLiveframe(workers: number, countDir: string, spread: "shared" | "reuseport" = "shared"): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), "liveframe-bench-workers-"));
   const rt = join(dir, "rt");
@@ -81,7 +60,7 @@ async function startLiveframe(workers: number, countDir: string, spread: "shared
     stderr: "inherit",
     env: { ...process.env, NO_COLOR: "1", BENCH_COUNT_DIR: countDir },
   });
-  const m = await readLine(proc, /listening on \S+:(\d+)/, `liveframe --workers ${workers}`);
+  const m = await readUntil(proc, /listening on \S+:(\d+)/, `liveframe --workers ${workers}`, 60_000);
   return {
     name: `liveframe --workers ${workers}${spread === "reuseport" ? " --spread reuseport" : ""}`,
     port: Number(m[1]),
@@ -101,9 +80,9 @@ async function startLiveframe(workers: number, countDir: string, spread: "shared
 async function startBunPair(countDir: string): Promise<Server> {
   const env = { ...process.env, BENCH_COUNT_DIR: countDir };
   const first = spawn([bun, join(here, "bun-serve.ts")], { stdout: "pipe", stderr: "inherit", env });
-  const port = Number((await readLine(first, /ready (\d+)/, "Bun.serve #1"))[1]);
+  const port = Number((await readUntil(first, /ready (\d+)/, "Bun.serve #1", 60_000))[1]);
   const second = spawn([bun, join(here, "bun-serve.ts")], { stdout: "pipe", stderr: "inherit", env: { ...env, PORT: String(port) } });
-  await readLine(second, /ready (\d+)/, "Bun.serve #2");
+  await readUntil(second, /ready (\d+)/, "Bun.serve #2", 60_000);
   return {
     name: "2× Bun.serve reusePort",
     port,
