@@ -117,7 +117,7 @@ function field(name: string, value: string, f: FieldFacts, trusted: boolean): st
 /**
  * Header lines from `[name, value, …]` as the runtime stores them (validated by it, see
  * BodySource.fields). The arrays never change once made, and one is often reused (see
- * plainFields): the last one's lines and facts are kept.
+ * constructFromPlainInit): the last one's lines and facts are kept.
  */
 export function linesFromFields(fields: string[], f: FieldFacts): string {
   if (fields === lastFields) {
