@@ -5,6 +5,7 @@
 // so a busy machine slows both; only the same-run ratio means much (issue 11: ≥ 0.8×).
 import { z } from "zod";
 import { parseBenchFlags } from "../support.ts";
+import { measureEcho } from "./echo-client.ts";
 
 const role = process.argv[2];
 
@@ -43,19 +44,7 @@ if (role === "--server") {
   const results: Record<string, number[]> = { bun: [], liveframe: [] };
   for (let r = 0; r < flags.rounds; r++) {
     for (const variant of (r % 2 === 0 ? ["bun", "liveframe"] : ["liveframe", "bun"]) as ("bun" | "liveframe")[]) {
-      const server = Bun.spawn([process.execPath, import.meta.path, "--server", variant], { stdout: "pipe", stderr: "inherit" });
-      try {
-        const reader = server.stdout.getReader();
-        const { value } = await reader.read();
-        const port = Number(new TextDecoder().decode(value).trim());
-        const client = Bun.spawn([process.execPath, import.meta.path, "--client", String(port), String(flags.connections), String(flags.seconds)], { stdout: "pipe", stderr: "inherit" });
-        const out = await new Response(client.stdout).text();
-        if ((await client.exited) !== 0) throw new Error(`client failed against ${variant}`);
-        results[variant]!.push(Number(out.trim()));
-      } finally {
-        server.kill();
-        await server.exited;
-      }
+      results[variant]!.push(await measureEcho(import.meta.path, variant, flags.connections, flags.seconds));
     }
   }
   const best = (xs: number[]) => Math.max(...xs);
