@@ -4,6 +4,7 @@ import { expect, test } from "bun:test";
 import { MAX_DRAINING_GENERATIONS } from "./draining.ts";
 import { SupervisorProcess } from "./supervisor.ts";
 import type { SupervisorOptions } from "./types.ts";
+import { offlineOptions } from "./test-options.ts";
 
 type Msg = { type: string; [k: string]: unknown };
 
@@ -96,19 +97,7 @@ class FakeGeneration {
 
 /** A supervisor with no listeners, no control socket and no standby; internals reachable. */
 function supervisor(events: { type: string; [k: string]: unknown }[] = []): any {
-  const o = {
-    entry: "/nonexistent/app.ts",
-    port: 0,
-    hostname: "127.0.0.1",
-    backlog: 16,
-    runtimeDir: "/nonexistent",
-    drainTimeoutMs: 1_000,
-    readyTimeoutMs: 1_000,
-    server: {},
-    standby: false,
-    handleSignals: false,
-    onEvent: (e: { type: string }) => void events.push(e),
-  } as SupervisorOptions;
+  const o = offlineOptions({ onEvent: (e: { type: string }) => void events.push(e) });
   const Ctor = SupervisorProcess as unknown as new (o: SupervisorOptions, listeners: unknown[]) => any;
   const s = new Ctor(o, []);
   s.phase.serve(); // as start() leaves it

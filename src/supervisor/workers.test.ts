@@ -7,6 +7,7 @@ import { expect, test } from "bun:test";
 import { BootBarrier } from "./boot-barrier.ts";
 import { SupervisorProcess, type WorkerSlot } from "./supervisor.ts";
 import type { ReloadOutcome, SupervisorOptions } from "./types.ts";
+import { offlineOptions } from "./test-options.ts";
 import { mergeOutcomes, WorkerPool } from "./workers.ts";
 
 type Msg = { type: string; [k: string]: unknown };
@@ -80,18 +81,7 @@ class Fake {
 
 /** Slot `worker` of 2, serving `old`; its reload boots what `boot` returns. */
 function slot(worker: number, old: Fake, boot: () => Promise<Fake>): any {
-  const o = {
-    entry: "/nonexistent/app.ts",
-    port: 0,
-    hostname: "127.0.0.1",
-    backlog: 16,
-    runtimeDir: "/nonexistent",
-    drainTimeoutMs: 1_000,
-    readyTimeoutMs: 1_000,
-    server: {},
-    standby: false,
-    handleSignals: false,
-  } as SupervisorOptions;
+  const o = offlineOptions();
   const Ctor = SupervisorProcess as unknown as new (o: SupervisorOptions, listeners: unknown[], slot: WorkerSlot) => any;
   const s = new Ctor(o, [], { worker, workers: 2, shared: true });
   s.phase.serve();
